@@ -1,0 +1,37 @@
+# The README's commands. Each target creates the virtualenv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint format demo bench simulator clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+test: lint
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(PY) -m sgr_scrapy.demo
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+simulator: $(STAMP)
+	$(PY) -m sgr_scrapy.simulator
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
