@@ -1,0 +1,257 @@
+"""SoundCloud API v1 knowledge with no Scrapy import: endpoint URLs, page envelopes, ids, tags.
+
+Everything here is a pure function of its arguments, so it is tested against hand-made,
+real-shaped JSON (tests/test_api.py) without a crawl.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import orjson
+
+from sgr_scrapy.items import FAVORITERS, LIKES, REPOSTERS, Track, User
+
+PAGE_SIZE = 200  # the API's maximum `limit`
+# SoundCloud has been seen handing out next_hrefs on its internal host (soundcloud/api#309,
+# #368); they resolve nowhere, but the same path and query work on the public API host.
+INTERNAL_HOSTS = frozenset({"http.api.prod.api-public.srv.db.s-cloud.net"})
+SOUNDCLOUD_HOSTS = frozenset({"soundcloud.com", "www.soundcloud.com", "m.soundcloud.com"})
+SHORT_LINK_HOSTS = frozenset({"on.soundcloud.com"})
+# Paths of soundcloud.com that are not a user's: /discover, /search, ... (first path segment).
+RESERVED_PATHS = frozenset(
+    {"discover", "search", "stream", "you", "upload", "charts", "stations", "settings", "pages"}
+)
+_TAGS_RE = re.compile(r'"([^"]*)"|(\S+)')  # yt-dlp's tag_list rule, quotes kept whole
+_URN_RE = re.compile(r"^soundcloud:(?:tracks|users|playlists|comments):(\d+)$")
+
+
+class ApiError(ValueError):
+    """Raised by the parsers here when a response is not what the API documents."""
+
+
+def origin(url: str) -> str:
+    """`scheme://host:port` of a URL, lower-cased, with the default port made explicit."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
+
+
+def check_seed_url(url: str) -> str:
+    """Return `url` stripped if it can be a SoundCloud track URL; raise ValueError if not."""
+    url = url.strip()
+    parts = urlsplit(url if "://" in url else f"https://{url}")
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or host not in SOUNDCLOUD_HOSTS | SHORT_LINK_HOSTS:
+        raise ValueError(f"{url!r} is not a soundcloud.com URL")
+    segments = [s for s in parts.path.split("/") if s]
+    if host in SHORT_LINK_HOSTS:
+        return urlunsplit(parts)
+    if len(segments) < 2 or segments[0] in RESERVED_PATHS:
+        kind = "user" if len(segments) == 1 else "page"
+        raise ValueError(
+            f"{url!r} is a {kind} URL, not a track URL (soundcloud.com/<artist>/<track>)"
+        )
+    if segments[1] == "sets":
+        raise ValueError(f"{url!r} is a playlist URL, not a track URL")
+    return urlunsplit(parts)
+
+
+def resolve_url(api_url: str, seed_url: str) -> str:
+    return f"{api_url}/resolve?{urlencode({'url': seed_url})}"
+
+
+def track_url(api_url: str, track_id: int) -> str:
+    return f"{api_url}/tracks/{track_id}"
+
+
+def user_url(api_url: str, user_id: int) -> str:
+    return f"{api_url}/users/{user_id}"
+
+
+def first_page_url(api_url: str, kind: str, owner_id: int) -> str:
+    """The first page of a list, at the largest page size; later pages follow next_href."""
+    if kind == LIKES:
+        # Without `access`, blocked tracks are silently filtered out of the list (OAS).
+        query = "access=playable%2Cpreview%2Cblocked&limit=200&linked_partitioning=true"
+        return f"{api_url}/users/{owner_id}/likes/tracks?{query}"
+    if kind in (FAVORITERS, REPOSTERS):
+        return f"{api_url}/tracks/{owner_id}/{kind}?limit={PAGE_SIZE}&linked_partitioning=true"
+    raise ValueError(f"unknown list kind {kind!r}")
+
+
+def list_key(kind: str, owner_id: int) -> str:
+    return f"{kind}:{owner_id}"
+
+
+def rebase(url: str, api_url: str) -> str:
+    """Move `url` onto the API origin, keeping its path and query (for stored or internal URLs)."""
+    parts = urlsplit(url)
+    api = urlsplit(api_url)
+    return urlunsplit((api.scheme, api.netloc, parts.path, parts.query, ""))
+
+
+def classify_next(next_href: Any, api_url: str) -> tuple[str, str | None]:
+    """Decide what to do with a page's next_href.
+
+    Returns ("end", None) for null, absent, empty or non-string; ("follow", url) for a URL on
+    the API origin or on SoundCloud's internal host (rewritten); ("foreign", url) otherwise.
+    """
+    if not isinstance(next_href, str) or not next_href.strip():
+        return "end", None
+    url = next_href.strip()
+    host = (urlsplit(url).hostname or "").lower()
+    if host in INTERNAL_HOSTS:
+        return "follow", rebase(url, api_url)
+    if origin(url) == origin(api_url):
+        return "follow", url
+    return "foreign", url
+
+
+def parse_page(body: bytes) -> tuple[list[Any], Any]:
+    """`(collection, next_href)` of a list response; a bare array (legacy) has no next page."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(f"malformed JSON ({exc})") from None
+    if isinstance(data, list):
+        return data, None
+    if isinstance(data, dict) and isinstance(data.get("collection"), list):
+        return data["collection"], data.get("next_href")
+    raise ApiError("not a collection envelope")
+
+
+def parse_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(f"malformed JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ApiError("not a JSON object")
+    return data
+
+
+def object_id(obj: Any) -> int | None:
+    """The numeric id of an API object: `id`, else the number in its `urn`, else None."""
+    if not isinstance(obj, dict):
+        return None
+    value = obj.get("id")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    urn = obj.get("urn")
+    if isinstance(urn, str):
+        match = _URN_RE.match(urn)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def parse_tags(tag_list: Any) -> list[str]:
+    """`electronic "deep house" a:b=c` → ["electronic", "deep house", "a:b=c"]."""
+    if not isinstance(tag_list, str):
+        return []
+    tags = []
+    for quoted, bare in _TAGS_RE.findall(tag_list):
+        tag = (quoted or bare).strip()
+        if tag:
+            tags.append(tag)
+    return tags
+
+
+def parse_date(value: Any) -> str | None:
+    """v1 `2019/01/15 15:40:49 +0000` or ISO 8601 → ISO 8601 UTC; anything else → None."""
+    if not isinstance(value, str) or not value:
+        return None
+    for fmt in ("%Y/%m/%d %H:%M:%S %z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"):
+        try:
+            parsed = datetime.strptime(value.replace("Z", "+0000"), fmt)
+        except ValueError:
+            continue
+        return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def user_row(obj: dict[str, Any], user_id: int) -> User:
+    return User(
+        user_id=user_id,
+        urn=_str(obj.get("urn")),
+        username=_str(obj.get("username")),
+        permalink_url=_str(obj.get("permalink_url")),
+        followers_count=_int(obj.get("followers_count")),
+        followings_count=_int(obj.get("followings_count")),
+        track_count=_int(obj.get("track_count")),
+        public_favorites_count=_int(obj.get("public_favorites_count")),
+        city=_str(obj.get("city")),
+        country=_str(obj.get("country")),
+        created_at=parse_date(obj.get("created_at")),
+        raw_json=orjson.dumps(obj).decode(),
+    )
+
+
+def track_rows(obj: dict[str, Any], track_id: int) -> tuple[Track, User | None]:
+    """The track's row and, when its nested `user` has an id, its artist's row."""
+    artist = obj.get("user")
+    artist_id = object_id(artist)
+    if artist_id is None:
+        artist_id = _int(obj.get("user_id"))  # the legacy (pre-2021) shape
+    likes = obj.get("favoritings_count")
+    if likes is None:
+        likes = obj.get("likes_count")
+    track = Track(
+        track_id=track_id,
+        urn=_str(obj.get("urn")),
+        title=_str(obj.get("title")),
+        artist_id=artist_id,
+        artist_name=_str(artist.get("username")) if isinstance(artist, dict) else None,
+        genre=_str(obj.get("genre")),
+        tags=orjson.dumps(parse_tags(obj.get("tag_list"))).decode(),
+        duration_ms=_int(obj.get("duration")),
+        playback_count=_int(obj.get("playback_count")),
+        like_count=_int(likes),
+        reposts_count=_int(obj.get("reposts_count")),
+        comment_count=_int(obj.get("comment_count")),
+        permalink_url=_str(obj.get("permalink_url")),
+        created_at=parse_date(obj.get("created_at")),
+        raw_json=orjson.dumps(obj).decode(),
+    )
+    user = user_row(artist, artist_id) if isinstance(artist, dict) and artist_id else None
+    return track, user
+
+
+def resolve_location(headers_location: bytes | str | None, body: bytes) -> str | None:
+    """Where a /resolve 302 points: the Location header, else `location` in the JSON body."""
+    if headers_location:
+        loc = headers_location.decode() if isinstance(headers_location, bytes) else headers_location
+        return loc.strip() or None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    location = data.get("location") if isinstance(data, dict) else None
+    return location.strip() if isinstance(location, str) and location.strip() else None
+
+
+def resolved_kind(location: str) -> tuple[str, int | None]:
+    """(`tracks`|`users`|`playlists`|other, id) from a resolve location URL."""
+    segments = [s for s in urlsplit(location).path.split("/") if s]
+    if len(segments) >= 2:
+        kind, ident = segments[-2], segments[-1]
+        match = _URN_RE.match(ident.replace("%3A", ":").replace("%3a", ":"))
+        if match:
+            return kind, int(match.group(1))
+        if ident.isdigit():
+            return kind, int(ident)
+    return "unknown", None

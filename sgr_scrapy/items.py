@@ -1,0 +1,119 @@
+"""The records a harvest stores: one dataclass per row kind, field names equal to column names.
+
+The spider yields `Page` items: everything one API response contributes, together with the
+progress of the list it belongs to, so that the pipeline can commit both in one transaction
+(a crash then loses whole pages, never half of one, and never advances a cursor past rows that
+were not written).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Bits of `Engagement.sources`: which kind of list an engagement was read from. They let a
+# resumed crawl rebuild, per list, the set of items already taken (for caps and dedupe) even
+# when another list recorded the same (user, track, type) first.
+FROM_TRACK_LIST = 1  # /tracks/{id}/favoriters or /tracks/{id}/reposters
+FROM_USER_LIST = 2  # /users/{id}/likes/tracks
+
+# List kinds and their engagement type.
+FAVORITERS = "favoriters"
+REPOSTERS = "reposters"
+LIKES = "likes"
+ENGAGEMENT_TYPE = {FAVORITERS: "like", REPOSTERS: "repost", LIKES: "like"}
+
+# List statuses. Only `done` and `capped` (at a cap no smaller than the one asked for) are final.
+PENDING = "pending"  # not finished: `next_url` is the page to fetch (None: the first page)
+DONE = "done"  # read to the end (next_href null or absent)
+CAPPED = "capped"  # stopped at its cap; `next_url` is the page to re-read to go further
+FAILED = "failed"  # a page failed after all retries; `next_url` is that page
+INCOMPLETE = "incomplete"  # stopped for a reason a rerun may not fix (loop, foreign host)
+
+
+@dataclass(slots=True)
+class Track:
+    track_id: int
+    urn: str | None
+    title: str | None
+    artist_id: int | None
+    artist_name: str | None
+    genre: str | None
+    tags: str  # JSON array of strings
+    duration_ms: int | None
+    playback_count: int | None
+    like_count: int | None
+    reposts_count: int | None
+    comment_count: int | None
+    permalink_url: str | None
+    created_at: str | None  # ISO 8601, UTC
+    raw_json: str
+
+
+@dataclass(slots=True)
+class User:
+    user_id: int
+    urn: str | None
+    username: str | None
+    permalink_url: str | None
+    followers_count: int | None
+    followings_count: int | None
+    track_count: int | None
+    public_favorites_count: int | None
+    city: str | None
+    country: str | None
+    created_at: str | None  # ISO 8601, UTC
+    raw_json: str
+
+
+@dataclass(slots=True)
+class Engagement:
+    user_id: int
+    track_id: int
+    engagement_type: str  # "like" or "repost"
+    sources: int  # FROM_TRACK_LIST | FROM_USER_LIST bits
+
+
+@dataclass(slots=True)
+class ListProgress:
+    """Where one paged list stands; stored in the same transaction as the page's rows."""
+
+    list_key: str  # "favoriters:<track_id>", "reposters:<track_id>", "likes:<user_id>"
+    kind: str  # FAVORITERS, REPOSTERS or LIKES
+    owner_id: int  # the track (favoriters, reposters) or user (likes) the list belongs to
+    status: str = PENDING
+    next_url: str | None = None
+    pages: int = 0  # pages read into the database so far
+    items: int = 0  # distinct items taken so far (what a cap counts)
+    cap: int = 0  # the cap in force when the list stopped (0: none)
+    error: str | None = None  # why a list is failed or incomplete
+
+
+@dataclass(slots=True)
+class FailedPage:
+    """A page that still failed after every retry; the next run retries exactly it."""
+
+    list_key: str
+    url: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Seed:
+    """A seed URL and the track it resolved to, so a rerun need not resolve it again."""
+
+    url: str
+    track_id: int
+
+
+@dataclass(slots=True)
+class Page:
+    """Everything one API response contributes, written in one transaction."""
+
+    tracks: list[Track] = field(default_factory=list)
+    users: list[User] = field(default_factory=list)
+    engagements: list[Engagement] = field(default_factory=list)
+    progress: ListProgress | None = None  # the list this page advanced, if any
+    new_lists: list[ListProgress] = field(default_factory=list)  # lists it discovered
+    failed: FailedPage | None = None
+    seed: Seed | None = None
+    dropped: int = 0  # items without an id, or null, dropped from this page
