@@ -1,0 +1,651 @@
+"""The harvest's SQLite database: schema, migrations, merging upserts, resume state, statistics.
+
+No Scrapy import: the pipeline hands `Page` items (see `items.py`) to `Store.write`, and the spider
+reads its resume state (`seeds`, `lists`, `taken_ids`, `failed_pages`) back on (re)start.
+
+- One harvest per database: `Store.open` takes an exclusive `flock` on `<path>.lock`, released by
+  the kernel when the process exits, even by kill -9.
+- The schema is versioned by `PRAGMA user_version`; `MIGRATIONS` brings an older file up to date.
+- Upserts merge and never erase: a later, poorer object (a nested mini user, a null count) never
+  replaces a known value with NULL, and `raw_json` objects are merged key by key.
+- A `Store` is not thread-safe; use it from one thread at a time (it may be a worker thread).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from operator import attrgetter
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+from sgr_scrapy.items import (
+    FAILED,
+    FAVORITERS,
+    FROM_TRACK_LIST,
+    FROM_USER_LIST,
+    LIKES,
+    REPOSTERS,
+    Engagement,
+    FailedPage,
+    ListProgress,
+    Page,
+    Track,
+    User,
+)
+
+
+class StoreError(Exception):
+    """Raised by Store for problems a user can fix; str() is one line saying what to do."""
+
+
+# ISO 8601 UTC with milliseconds, computed by SQLite so that executemany needs no extra parameter.
+_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+_SCHEMA_V1 = """
+CREATE TABLE "tracks" (
+    "track_id" INTEGER PRIMARY KEY,
+    "urn" TEXT,
+    "title" TEXT,
+    "artist_id" INTEGER,
+    "artist_name" TEXT,
+    "genre" TEXT,
+    "tags" TEXT DEFAULT '[]',
+    "duration_ms" INTEGER,
+    "playback_count" INTEGER,
+    "like_count" INTEGER,
+    "reposts_count" INTEGER,
+    "comment_count" INTEGER,
+    "permalink_url" TEXT,
+    "created_at" TEXT,
+    "raw_json" TEXT,
+    "first_seen" TEXT,
+    "last_seen" TEXT
+);
+CREATE INDEX "idx_tracks_artist_id" ON "tracks" ("artist_id");
+
+CREATE TABLE "users" (
+    "user_id" INTEGER PRIMARY KEY,
+    "urn" TEXT,
+    "username" TEXT,
+    "permalink_url" TEXT,
+    "followers_count" INTEGER,
+    "followings_count" INTEGER,
+    "track_count" INTEGER,
+    "public_favorites_count" INTEGER,
+    "city" TEXT,
+    "country" TEXT,
+    "created_at" TEXT,
+    "raw_json" TEXT,
+    "first_seen" TEXT,
+    "last_seen" TEXT
+);
+
+CREATE TABLE "user_engagements" (
+    "user_id" INTEGER NOT NULL,
+    "track_id" INTEGER NOT NULL,
+    "engagement_type" TEXT NOT NULL CHECK ("engagement_type" IN ('like', 'repost')),
+    "sources" INTEGER NOT NULL DEFAULT 0,
+    "first_seen" TEXT,
+    "last_seen" TEXT,
+    PRIMARY KEY ("user_id", "track_id", "engagement_type")
+) WITHOUT ROWID;
+CREATE INDEX "idx_user_engagements_track" ON "user_engagements" ("track_id", "engagement_type");
+
+CREATE TABLE "playlists" (
+    "playlist_id" INTEGER PRIMARY KEY,
+    "title" TEXT,
+    "user_id" INTEGER,
+    "track_count" INTEGER,
+    "permalink_url" TEXT,
+    "raw_json" TEXT
+);
+CREATE TABLE "playlist_tracks" (
+    "playlist_id" INTEGER NOT NULL,
+    "track_id" INTEGER NOT NULL,
+    "position" INTEGER,
+    PRIMARY KEY ("playlist_id", "track_id")
+);
+CREATE TABLE "related_tracks" (
+    "track_id" INTEGER NOT NULL,
+    "related_track_id" INTEGER NOT NULL,
+    "score" REAL,
+    PRIMARY KEY ("track_id", "related_track_id")
+);
+CREATE TABLE "user_similarity" (
+    "user_id_1" INTEGER NOT NULL,
+    "user_id_2" INTEGER NOT NULL,
+    "similarity" REAL,
+    PRIMARY KEY ("user_id_1", "user_id_2")
+);
+CREATE TABLE "artist_relationships" (
+    "artist_id_1" INTEGER NOT NULL,
+    "artist_id_2" INTEGER NOT NULL,
+    "relationship_type" TEXT NOT NULL,
+    "weight" REAL,
+    PRIMARY KEY ("artist_id_1", "artist_id_2", "relationship_type")
+);
+CREATE TABLE "user_follows" (
+    "follower_id" INTEGER NOT NULL,
+    "followee_id" INTEGER NOT NULL,
+    "first_seen" TEXT,
+    PRIMARY KEY ("follower_id", "followee_id")
+);
+
+CREATE TABLE "harvest_lists" (
+    "list_key" TEXT PRIMARY KEY,
+    "kind" TEXT NOT NULL,
+    "owner_id" INTEGER NOT NULL,
+    "status" TEXT NOT NULL,
+    "next_url" TEXT,
+    "pages" INTEGER NOT NULL DEFAULT 0,
+    "items" INTEGER NOT NULL DEFAULT 0,
+    "cap" INTEGER NOT NULL DEFAULT 0,
+    "error" TEXT,
+    "updated_at" TEXT
+);
+CREATE INDEX "idx_harvest_lists_status" ON "harvest_lists" ("status");
+CREATE TABLE "harvest_failed_pages" (
+    "list_key" TEXT NOT NULL,
+    "url" TEXT NOT NULL,
+    "reason" TEXT,
+    "attempts" INTEGER NOT NULL DEFAULT 0,
+    "updated_at" TEXT,
+    PRIMARY KEY ("list_key", "url")
+);
+CREATE TABLE "harvest_seeds" (
+    "url" TEXT PRIMARY KEY,
+    "track_id" INTEGER NOT NULL,
+    "resolved_at" TEXT
+);
+CREATE TABLE "harvest_runs" (
+    "run_id" INTEGER PRIMARY KEY,
+    "started_at" TEXT,
+    "finished_at" TEXT,
+    "finish_reason" TEXT,
+    "stats_json" TEXT
+);
+"""
+
+# (version, SQL script): each script brings a database from version - 1 to version.
+MIGRATIONS: list[tuple[int, str]] = [(1, _SCHEMA_V1)]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def _merge_objects(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    for key, value in new.items():
+        if value is None:
+            old.setdefault(key, None)
+            continue
+        known = old.get(key)
+        if isinstance(value, dict) and isinstance(known, dict):
+            old[key] = _merge_objects(known, value)
+        else:
+            old[key] = value
+    return old
+
+
+def merge_json(old: str | None, new: str | None) -> str | None:
+    """Merge two JSON objects: `new`'s keys applied to `old`, a new null never erasing a value.
+
+    Nested objects merge recursively; lists and scalars from `new` replace. When either side is
+    not an object, `new` wins unless it is null. Invalid JSON on one side yields the other side.
+    """
+    if old == new or new is None:
+        return old
+    if old is None:
+        return new
+    try:
+        merged_new = orjson.loads(new)
+    except orjson.JSONDecodeError:
+        return old
+    if merged_new is None:
+        return old
+    try:
+        merged_old = orjson.loads(old)
+    except orjson.JSONDecodeError:
+        return new
+    if not (isinstance(merged_old, dict) and isinstance(merged_new, dict)):
+        return new
+    return orjson.dumps(_merge_objects(merged_old, merged_new)).decode()
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _upsert_sql(table: str, columns: Sequence[str], merge: dict[str, str]) -> str:
+    """INSERT ... ON CONFLICT(pk) DO UPDATE for a table keyed by its first column.
+
+    Data columns take COALESCE(new, old) unless `merge` names another expression for them;
+    `first_seen` is set once and `last_seen` on every write.
+    """
+    table_q = _q(table)
+    names = ", ".join(_q(c) for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    sets = []
+    for column in columns[1:]:
+        expr = merge.get(column, "COALESCE(excluded.{c}, {t}.{c})")
+        sets.append(f"{_q(column)} = " + expr.format(c=_q(column), t=table_q))
+    sets.append('"last_seen" = excluded."last_seen"')
+    return (
+        f'INSERT INTO {table_q} ({names}, "first_seen", "last_seen") '
+        f"VALUES ({marks}, {_NOW}, {_NOW}) "
+        f"ON CONFLICT ({_q(columns[0])}) DO UPDATE SET {', '.join(sets)}"
+    )
+
+
+def _fields(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+_TRACK_FIELDS = _fields(Track)
+_USER_FIELDS = _fields(User)
+_ENGAGEMENT_FIELDS = _fields(Engagement)
+_LIST_FIELDS = _fields(ListProgress)
+_MERGE_RAW = {"raw_json": "sgr_merge_json({t}.{c}, excluded.{c})"}
+
+_TRACK_SQL = _upsert_sql(
+    "tracks",
+    _TRACK_FIELDS,
+    # A mini track carries no tags: "[]" is treated as unknown so it cannot erase known tags.
+    {**_MERGE_RAW, "tags": "COALESCE(NULLIF(excluded.{c}, '[]'), {t}.{c})"},
+)
+_USER_SQL = _upsert_sql("users", _USER_FIELDS, _MERGE_RAW)
+_ENGAGEMENT_SQL = (
+    'INSERT INTO "user_engagements" '
+    '("user_id", "track_id", "engagement_type", "sources", "first_seen", "last_seen") '
+    f"VALUES (?, ?, ?, ?, {_NOW}, {_NOW}) "
+    'ON CONFLICT ("user_id", "track_id", "engagement_type") DO UPDATE SET '
+    '"sources" = "user_engagements"."sources" | excluded."sources", '
+    '"last_seen" = excluded."last_seen"'
+)
+_LIST_COLUMNS = ", ".join(_q(c) for c in _LIST_FIELDS)
+_LIST_PROGRESS_SQL = (
+    f'INSERT INTO "harvest_lists" ({_LIST_COLUMNS}, "updated_at") '
+    f"VALUES ({', '.join('?' for _ in _LIST_FIELDS)}, {_NOW}) "
+    'ON CONFLICT ("list_key") DO UPDATE SET '
+    + ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in (*_LIST_FIELDS[1:], "updated_at"))
+)
+_NEW_LIST_SQL = (
+    f'INSERT OR IGNORE INTO "harvest_lists" ({_LIST_COLUMNS}, "updated_at") '
+    f"VALUES ({', '.join('?' for _ in _LIST_FIELDS)}, {_NOW})"
+)
+_CLEAR_FAILED_SQL = 'DELETE FROM "harvest_failed_pages" WHERE "list_key" = ?'
+_FAILED_SQL = (
+    'INSERT INTO "harvest_failed_pages" ("list_key", "url", "reason", "attempts", "updated_at") '
+    f"VALUES (?, ?, ?, 1, {_NOW}) "
+    'ON CONFLICT ("list_key", "url") DO UPDATE SET "reason" = excluded."reason", '
+    '"attempts" = "harvest_failed_pages"."attempts" + 1, "updated_at" = excluded."updated_at"'
+)
+_SEED_SQL = (
+    'INSERT INTO "harvest_seeds" ("url", "track_id", "resolved_at") '
+    f"VALUES (?, ?, {_NOW}) "
+    'ON CONFLICT ("url") DO UPDATE SET "track_id" = excluded."track_id", '
+    '"resolved_at" = excluded."resolved_at"'
+)
+
+# How taken_ids() finds a list's items: (id column, owner column, engagement type, source bit).
+_TAKEN = {
+    FAVORITERS: ("user_id", "track_id", "like", FROM_TRACK_LIST),
+    REPOSTERS: ("user_id", "track_id", "repost", FROM_TRACK_LIST),
+    LIKES: ("track_id", "user_id", "like", FROM_USER_LIST),
+}
+
+_get_track = attrgetter(*_TRACK_FIELDS)
+_get_user = attrgetter(*_USER_FIELDS)
+_get_engagement = attrgetter(*_ENGAGEMENT_FIELDS)
+_get_list = attrgetter(*_LIST_FIELDS)
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration script into statements (execute() runs one at a time)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {pending.strip()[:60]!r}")
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _take_lock(path: Path) -> int:
+    lock_path = _lock_path(path)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create lock file {lock_path}: {exc.strerror.lower()}; "
+            "choose a writable SGR_DB_PATH"
+        ) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise StoreError(
+                f"cannot lock {lock_path}: {exc.strerror.lower()}; choose another SGR_DB_PATH"
+            ) from exc
+        raise StoreError(
+            f"cannot open database {path}: it is locked by another harvest (pid {holder}); "
+            "wait for it to finish or use -s SGR_DB_PATH=..."
+        ) from exc
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _release_lock(fd: int) -> None:
+    try:
+        os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+class Store:
+    """One harvest database; build it with `Store.open(path)`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, lock_fd: int | None) -> None:
+        self.conn = conn
+        self.path = path
+        self._lock_fd = lock_fd
+        self.dropped = 0  # rows refused by write() because their key was None
+
+    # -- opening, migrating, closing ------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, *, lock: bool = True) -> Store:
+        """Open the database at `path`, creating or migrating it; StoreError if it cannot."""
+        path = Path(path)
+        in_memory = str(path) == ":memory:"
+        if not in_memory:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except PermissionError as exc:
+                raise StoreError(
+                    f"cannot create {path.parent}: permission denied; choose a writable SGR_DB_PATH"
+                ) from exc
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create {path.parent}: {exc.strerror.lower()}; "
+                    "choose another SGR_DB_PATH"
+                ) from exc
+        lock_fd = _take_lock(path) if lock and not in_memory else None
+        try:
+            conn = cls._connect(path)
+        except BaseException:
+            if lock_fd is not None:
+                _release_lock(lock_fd)
+            raise
+        store = cls(conn, path, lock_fd)
+        try:
+            store._migrate()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        try:
+            # check_same_thread=False: the pipeline may hand writes to a worker thread.
+            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot open database {path}: {exc}; choose a writable SGR_DB_PATH"
+            ) from exc
+        try:
+            # Read before any PRAGMA that writes, so a foreign file is reported and left untouched.
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA foreign_keys=OFF")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StoreError(
+                    f"cannot open database {path}: {exc}; choose another SGR_DB_PATH"
+                ) from exc
+            raise StoreError(
+                f"{path} is not a SQLite database ({exc}); "
+                "move it away or choose another SGR_DB_PATH"
+            ) from exc
+        conn.create_function("sgr_merge_json", 2, merge_json, deterministic=True)
+        return conn
+
+    def _version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self) -> None:
+        if self._version() > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer sgr-scrapy "
+                f"(schema {self._version()} > {SCHEMA_VERSION}); upgrade sgr-scrapy"
+            )
+        if self._version() == SCHEMA_VERSION:
+            return
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(
+                f"cannot migrate database {self.path}: {exc}; "
+                "wait for the other writer to finish or choose another SGR_DB_PATH"
+            ) from exc
+        try:
+            # Read again inside the transaction: another process may have migrated meanwhile.
+            current = self._version()
+            for version, script in MIGRATIONS:
+                if version > current:
+                    for statement in _statements(script):
+                        self.conn.execute(statement)
+                    self.conn.execute(f"PRAGMA user_version = {int(version)}")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        """Close the connection and release the lock; calling it twice is harmless."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None  # type: ignore[assignment]
+        if self._lock_fd is not None:
+            _release_lock(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write(self, pages: Iterable[Page]) -> None:
+        """Store every page in one transaction: all of them, or on error none of them."""
+        pages = list(pages)
+        tracks = [t for p in pages for t in p.tracks]
+        users = [u for p in pages for u in p.users]
+        engagements = [e for p in pages for e in p.engagements]
+        kept_tracks = [t for t in tracks if t.track_id is not None]
+        kept_users = [u for u in users if u.user_id is not None]
+        kept_engagements = [
+            e for e in engagements if e.user_id is not None and e.track_id is not None
+        ]
+        dropped = (
+            len(tracks) - len(kept_tracks)
+            + len(users) - len(kept_users)
+            + len(engagements) - len(kept_engagements)
+        )  # fmt: skip
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._write_error(exc) from exc
+        try:
+            conn.executemany(_TRACK_SQL, map(_get_track, kept_tracks))
+            conn.executemany(_USER_SQL, map(_get_user, kept_users))
+            conn.executemany(_ENGAGEMENT_SQL, map(_get_engagement, kept_engagements))
+            for page in pages:
+                progress = page.progress
+                if progress is not None:
+                    conn.execute(_LIST_PROGRESS_SQL, _get_list(progress))
+                    # A list that advanced past its failed page has no failed page any more.
+                    if progress.status != FAILED:
+                        conn.execute(_CLEAR_FAILED_SQL, (progress.list_key,))
+                if page.failed is not None:
+                    failed = page.failed
+                    conn.execute(_FAILED_SQL, (failed.list_key, failed.url, failed.reason))
+                if page.new_lists:
+                    conn.executemany(_NEW_LIST_SQL, map(_get_list, page.new_lists))
+                if page.seed is not None:
+                    conn.execute(_SEED_SQL, (page.seed.url, page.seed.track_id))
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise self._write_error(exc) from exc
+            raise
+        self.dropped += dropped
+
+    def _write_error(self, exc: sqlite3.OperationalError) -> Exception:
+        message = str(exc)
+        if "locked" in message or "busy" in message:
+            return StoreError(
+                f"cannot write to {self.path}: {message}; "
+                "another process is writing to it; stop it or choose another SGR_DB_PATH"
+            )
+        if "full" in message:
+            return StoreError(f"cannot write to {self.path}: {message}; free some disk space")
+        return exc
+
+    # -- harvest runs ---------------------------------------------------------------------
+
+    def begin_run(self) -> int:
+        """Record the start of a run; returns its run_id."""
+        cursor = self.conn.execute(f'INSERT INTO "harvest_runs" ("started_at") VALUES ({_NOW})')
+        return int(cursor.lastrowid or 0)
+
+    def end_run(self, run_id: int, finish_reason: str, stats: dict[str, Any]) -> None:
+        """Record how a run ended, with its stats as JSON (non-JSON values stored as text)."""
+        stats_json = orjson.dumps(
+            stats, default=str, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS
+        ).decode()
+        self.conn.execute(
+            f'UPDATE "harvest_runs" SET "finished_at" = {_NOW}, "finish_reason" = ?, '
+            '"stats_json" = ? WHERE "run_id" = ?',
+            (finish_reason, stats_json, run_id),
+        )
+
+    # -- reads for (re)start --------------------------------------------------------------
+
+    def seeds(self) -> dict[str, int]:
+        """Seed URLs already resolved, to their track ids."""
+        return dict(self.conn.execute('SELECT "url", "track_id" FROM "harvest_seeds"'))
+
+    def lists(self, statuses: Iterable[str] | None = None) -> list[ListProgress]:
+        """All lists in the order they were first recorded, or only those with these statuses."""
+        sql = f'SELECT {_LIST_COLUMNS} FROM "harvest_lists"'
+        params: tuple[str, ...] = ()
+        if statuses is not None:
+            params = tuple(statuses)
+            if not params:
+                return []
+            sql += f' WHERE "status" IN ({", ".join("?" for _ in params)})'
+        sql += ' ORDER BY "rowid"'
+        return [ListProgress(*row) for row in self.conn.execute(sql, params)]
+
+    def list_progress(self, list_key: str) -> ListProgress | None:
+        """Where one list stands, or None if it is unknown."""
+        row = self.conn.execute(
+            f'SELECT {_LIST_COLUMNS} FROM "harvest_lists" WHERE "list_key" = ?', (list_key,)
+        ).fetchone()
+        return ListProgress(*row) if row else None
+
+    def taken_ids(self, progress: ListProgress) -> set[int]:
+        """Ids this list has already taken: users for favoriters/reposters, tracks for likes."""
+        try:
+            id_column, owner_column, engagement_type, bit = _TAKEN[progress.kind]
+        except KeyError:
+            raise ValueError(f"unknown list kind {progress.kind!r}") from None
+        rows = self.conn.execute(
+            f'SELECT {_q(id_column)} FROM "user_engagements" WHERE {_q(owner_column)} = ? '
+            'AND "engagement_type" = ? AND "sources" & ? != 0',
+            (progress.owner_id, engagement_type, bit),
+        )
+        return {row[0] for row in rows}
+
+    def failed_pages(self) -> list[FailedPage]:
+        """Pages that failed after every retry, in the order they first failed."""
+        rows = self.conn.execute(
+            'SELECT "list_key", "url", "reason" FROM "harvest_failed_pages" ORDER BY "rowid"'
+        )
+        return [FailedPage(*row) for row in rows]
+
+    # -- statistics ---------------------------------------------------------------------------
+
+    def tables(self) -> list[str]:
+        """Every table of the schema, in creation order."""
+        rows = self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY rowid"
+        )
+        return [row[0] for row in rows]
+
+    def table_counts(self) -> dict[str, int]:
+        """Row count of every table, empty ones included."""
+        return {
+            name: self.conn.execute(f"SELECT count(*) FROM {_q(name)}").fetchone()[0]
+            for name in self.tables()
+        }
+
+    def engagement_counts(self) -> dict[str, int]:
+        """Engagements by type: {"like": n, "repost": m}."""
+        counts = {"like": 0, "repost": 0}
+        counts.update(
+            self.conn.execute(
+                'SELECT "engagement_type", count(*) FROM "user_engagements" '
+                'GROUP BY "engagement_type"'
+            )
+        )
+        return counts
+
+    def list_summary(self) -> dict[str, int]:
+        """Number of lists by status."""
+        return dict(
+            self.conn.execute('SELECT "status", count(*) FROM "harvest_lists" GROUP BY "status"')
+        )
+
+    def snapshot(self) -> dict[str, set[Any]]:
+        """The harvested graph as sets, to compare with a simulator's ground truth."""
+        conn = self.conn
+        return {
+            "track_ids": {r[0] for r in conn.execute('SELECT "track_id" FROM "tracks"')},
+            "user_ids": {r[0] for r in conn.execute('SELECT "user_id" FROM "users"')},
+            "engagements": set(
+                conn.execute(
+                    'SELECT "user_id", "track_id", "engagement_type" FROM "user_engagements"'
+                )
+            ),
+        }
