@@ -490,7 +490,9 @@ class Store:
         kept_tracks = [t for t in tracks if t.track_id is not None]
         kept_users = [u for u in users if u.user_id is not None]
         kept_engagements = [
-            e for e in engagements if e.user_id is not None and e.track_id is not None
+            e
+            for e in engagements
+            if e.user_id is not None and e.track_id is not None and e.engagement_type is not None
         ]
         dropped = (
             len(tracks) - len(kept_tracks)

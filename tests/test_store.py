@@ -217,6 +217,29 @@ def test_uncreatable_directory_is_a_one_line_store_error(tmp_path: Path) -> None
     assert "\n" not in str(info.value)
 
 
+def test_unwritable_directory_says_choose_a_writable_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    # Tests may run as root, where chmod cannot make a directory unwritable.
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    target = tmp_path / "data" / "cache"
+    with pytest.raises(StoreError) as info:
+        Store.open(target / "tracks.db")
+    assert str(info.value) == (
+        f"cannot create {target}: permission denied; choose a writable SGR_DB_PATH"
+    )
+
+
+def test_in_memory_database_needs_no_lock() -> None:
+    with Store.open(":memory:") as store:
+        store.write([Page(tracks=[track(1)])])
+        store.write([])
+        assert store.snapshot()["track_ids"] == {1}
+
+
 # -- locking ---------------------------------------------------------------------------------
 
 
@@ -362,11 +385,15 @@ def test_rows_without_a_key_are_refused_and_counted(store: Store) -> None:
             Page(
                 tracks=[track(None), track(1)],
                 users=[user(None)],
-                engagements=[Engagement(None, 1, "like", 1), Engagement(1, None, "like", 1)],  # type: ignore[arg-type]
+                engagements=[
+                    Engagement(None, 1, "like", 1),  # type: ignore[arg-type]
+                    Engagement(1, None, "like", 1),  # type: ignore[arg-type]
+                    Engagement(1, 1, None, 1),  # type: ignore[arg-type]
+                ],
             )
         ]
     )
-    assert store.dropped == 4
+    assert store.dropped == 5
     counts = store.table_counts()
     assert (counts["tracks"], counts["users"], counts["user_engagements"]) == (1, 0, 0)
 
