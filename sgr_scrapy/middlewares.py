@@ -1,0 +1,281 @@
+"""Downloader middlewares for what Scrapy lacks: auth, 429 pacing, retries with back-off.
+
+Settings read: SOUNDCLOUD_API_URL, SOUNDCLOUD_TOKEN_URL (and the credentials, see auth.py),
+SGR_TOKEN_CACHE, SGR_MAX_RATE_LIMIT_WAIT, SGR_BACKOFF_BASE, SGR_BACKOFF_MAX, RETRY_*.
+
+Order (process_request runs low to high, process_response high to low):
+550 BackoffRetryMiddleware, 560 RateLimitMiddleware, 570 AuthMiddleware. The Authorization
+header is added last, just before the download, and taken off every request that comes back
+for another try, so it never sits in the scheduler, in a retry copy or in a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Self
+
+import orjson
+from scrapy import Request
+from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
+from scrapy.exceptions import IgnoreRequest
+from scrapy.utils.defer import deferred_from_coro
+from scrapy.utils.httpobj import urlparse_cached
+from scrapy.utils.response import response_status_message
+
+from sgr_scrapy.api import origin
+from sgr_scrapy.auth import Credentials, CredentialsError, TokenSource
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+logger = logging.getLogger(__name__)
+
+NOT_BEFORE = "sgr_not_before"  # request meta: epoch seconds before which it must not be sent
+
+
+def _jitter(seconds: float) -> float:
+    return seconds * random.uniform(0.5, 1.5)
+
+
+def backoff_delay(settings: Any, attempt: int) -> float:
+    base = settings.getfloat("SGR_BACKOFF_BASE")
+    return _jitter(min(settings.getfloat("SGR_BACKOFF_MAX"), base * 2 ** max(0, attempt - 1)))
+
+
+def backoff_retry(crawler: Crawler, request: Request, reason: str) -> Request | None:
+    """A retry of `request` that waits an exponential, jittered delay; None when exhausted."""
+    retry = get_retry_request(request, spider=crawler.spider, reason=reason)
+    if retry is not None:
+        delay = backoff_delay(crawler.settings, retry.meta["retry_times"])
+        retry.meta[NOT_BEFORE] = time.time() + delay
+        retry.headers.pop(b"Authorization", None)
+    return retry
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Scrapy's RetryMiddleware, with exponential back-off instead of immediate retries."""
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        if request.meta.get("dont_retry") or response.status not in self.retry_http_codes:
+            return response
+        reason = response_status_message(response.status)
+        return backoff_retry(self.crawler, request, reason) or response
+
+    def process_exception(self, request: Request, exception: Exception) -> Request | None:
+        if request.meta.get("dont_retry") or not isinstance(exception, self.exceptions_to_retry):
+            return None
+        return backoff_retry(self.crawler, request, type(exception).__name__)
+
+
+@dataclass(slots=True)
+class _Pace:
+    """One download slot's pacing, learnt from the server's 429s."""
+
+    blocked_until: float = 0.0
+    interval: float = 0.0  # seconds between sends; 0 until the server first says 429
+    next_send: float = 0.0
+    ok_times: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
+
+    def reserve(self, now: float) -> float:
+        """Seconds to wait before this request may be sent (and book its turn)."""
+        start = max(now, self.blocked_until)
+        if self.interval:
+            start = max(start, self.next_send)
+            self.next_send = start + self.interval
+        return start - now
+
+    def ok(self, now: float) -> None:
+        self.ok_times.append(now)
+        # Probe upwards slowly, so a limit that was raised is found again.
+        self.interval *= 0.998
+
+    def limited(self, now: float, wait: float) -> None:
+        self.blocked_until = max(self.blocked_until, now + wait)
+        window = 2.0
+        recent = sum(1 for t in self.ok_times if t > now - window)
+        if recent >= 4:
+            # What got through in the last two seconds is what the server allows.
+            self.interval = max(self.interval, 1.05 * window / recent)
+        else:
+            self.interval = max(0.01, self.interval * 1.5)
+
+
+class RateLimitMiddleware:
+    """Turns every 429 into a wait and a retry of the same request, never a lost page.
+
+    The wait is the body's `reset_time`, else `Retry-After`, else exponential back-off with
+    jitter. It holds the request's download slot (not the reactor), and the slot is then paced
+    at the rate the server was seen to accept. A 429 never spends the retry budget. A wait
+    longer than SGR_MAX_RATE_LIMIT_WAIT stops the crawl cleanly: rerun later to resume.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.max_wait = crawler.settings.getfloat("SGR_MAX_RATE_LIMIT_WAIT")
+        self.paces: dict[str, _Pace] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def _pace(self, request: Request) -> _Pace:
+        key = request.meta.get("download_slot") or urlparse_cached(request).hostname or ""
+        pace = self.paces.get(key)
+        if pace is None:
+            pace = self.paces[key] = _Pace()
+        return pace
+
+    async def process_request(self, request: Request) -> None:
+        not_before = request.meta.get(NOT_BEFORE, 0.0)
+        now = time.time()
+        if not_before > now:
+            await asyncio.sleep(not_before - now)
+            now = time.time()
+        wait = self._pace(request).reserve(now)
+        if wait > 0:
+            self.crawler.stats.inc_value("sgr/throttle/wait_seconds", wait)
+            await asyncio.sleep(wait)
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        now = time.time()
+        pace = self._pace(request)
+        if response.status != 429:
+            if response.status < 400:
+                pace.ok(now)
+            return response
+        attempt = request.meta.get("sgr_rate_limited", 0) + 1
+        wait = _server_wait(response, now)
+        if wait is None:
+            wait = backoff_delay(self.crawler.settings, attempt)
+        stats = self.crawler.stats
+        stats.inc_value("sgr/rate_limit/responses")
+        stats.inc_value("sgr/rate_limit/wait_seconds", wait)
+        if wait > self.max_wait:
+            logger.error(
+                "Rate limited for %(wait).0f s (more than SGR_MAX_RATE_LIMIT_WAIT); stopping. "
+                "Rerun the same command after that to resume.",
+                {"wait": wait},
+            )
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="rate_limited"))
+            raise IgnoreRequest("rate limited beyond SGR_MAX_RATE_LIMIT_WAIT")
+        pace.limited(now, wait)
+        if attempt == 1 or attempt % 10 == 0:
+            logger.info(
+                "429 from %(host)s: waiting %(wait).1f s, then pacing at %(rate).1f requests/s",
+                {
+                    "host": urlparse_cached(request).hostname,
+                    "wait": wait,
+                    "rate": 1 / pace.interval if pace.interval else 0,
+                },
+            )
+        retry = request.replace(dont_filter=True)
+        retry.meta["sgr_rate_limited"] = attempt
+        retry.meta.pop(NOT_BEFORE, None)
+        retry.headers.pop(b"Authorization", None)
+        return retry
+
+
+def _server_wait(response: Response, now: float) -> float | None:
+    """Seconds the server asks us to wait: `reset_time` in a JSON body, else Retry-After."""
+    try:
+        data = orjson.loads(response.body)
+        reset = data["errors"][0]["meta"]["reset_time"]
+        when = datetime.strptime(reset, "%Y/%m/%d %H:%M:%S %z").timestamp()
+        # reset_time has whole seconds; a small floor keeps a stale one from spinning.
+        return max(0.05, when - now)
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError):
+        pass
+    header = response.headers.get(b"Retry-After")
+    if header:
+        try:
+            return max(0.0, float(header.decode().strip()))
+        except ValueError:
+            pass
+    return None
+
+
+class AuthMiddleware:
+    """Adds `Authorization: OAuth <token>` to requests for the API origin, and only those.
+
+    Gets a token before the first request when none is configured, renews it before it
+    expires, and on a 401 renews it once (however many requests failed at the same moment)
+    and replays the request.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        self.crawler = crawler
+        self.api_origin = origin(settings.get("SOUNDCLOUD_API_URL"))
+        self.tokens = TokenSource(
+            Credentials.from_settings(settings), settings.get("SGR_TOKEN_CACHE") or None
+        )
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    async def process_request(self, request: Request) -> None:
+        if request.meta.get("sgr_token_request"):
+            return
+        if origin(request.url) != self.api_origin:
+            # Never to another host, whatever a next_href or a redirect says.
+            if request.headers.pop(b"Authorization", None) is not None:
+                self.crawler.stats.inc_value("sgr/auth/stripped")
+            return
+        if not self.tokens.valid():
+            await self._renew(self.tokens.generation)
+        request.headers[b"Authorization"] = f"OAuth {self.tokens.token}".encode()
+        request.meta["sgr_token_generation"] = self.tokens.generation
+
+    async def process_response(self, request: Request, response: Response) -> Request | Response:
+        if request.meta.get("sgr_token_request"):
+            return response
+        request.headers.pop(b"Authorization", None)
+        if response.status != 401 or origin(request.url) != self.api_origin:
+            return response
+        tries = request.meta.get("sgr_auth_retries", 0)
+        if tries >= 2:
+            return response
+        self.crawler.stats.inc_value("sgr/auth/401")
+        await self._renew(request.meta.get("sgr_token_generation", 0))
+        retry = request.replace(dont_filter=True)
+        retry.meta["sgr_auth_retries"] = tries + 1
+        return retry
+
+    async def _renew(self, failed_generation: int) -> None:
+        async with self._lock:
+            if self.tokens.generation != failed_generation and self.tokens.valid():
+                return  # another request renewed it while this one waited
+            try:
+                await self.tokens.renew(self._post)
+            except CredentialsError as exc:
+                self.crawler.stats.set_value("sgr/auth/error", str(exc))
+                logger.error("%(error)s", {"error": exc})
+                deferred_from_coro(self.crawler.engine.close_spider_async(reason="auth_error"))
+                raise IgnoreRequest(str(exc)) from None
+            self.crawler.stats.inc_value("sgr/auth/renewals")
+            logger.info("Obtained a new access token (renewal %(n)d)", {"n": self.tokens.renewals})
+
+    async def _post(self, url: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        request = Request(
+            url,
+            method="POST",
+            headers=headers,
+            body=body,
+            meta={"sgr_token_request": True, "dont_redirect": True, "dont_retry": True},
+            dont_filter=True,
+        )
+        try:
+            response = await self.crawler.engine.download_async(request)
+        except Exception as exc:  # any transport failure is a failed grant
+            logger.warning("Token request failed: %(error)s", {"error": type(exc).__name__})
+            return 0, b""
+        return response.status, response.body

@@ -1,0 +1,36 @@
+"""Checks made before a harvest starts, so that a user's mistake costs one line, not a crawl."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from sgr_scrapy.args import HarvestArgs
+from sgr_scrapy.auth import Credentials
+from sgr_scrapy.store import Store, StoreError
+
+
+def preflight(settings: Any, spargs: dict[str, str]) -> HarvestArgs:
+    """Raise ValueError (one line) for anything that would make the harvest fail at once."""
+    env_error = settings.get("SGR_ENV_ERROR")
+    if env_error:
+        raise ValueError(env_error)
+    known = {"url", "urls_file", "max_users", "max_user_likes", "refresh"}
+    unknown = sorted(set(spargs) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown argument -a {unknown[0]}; the harvest takes " + ", ".join(sorted(known))
+        )
+    args = HarvestArgs.parse(**spargs)
+    for name in ("SOUNDCLOUD_API_URL", "SOUNDCLOUD_TOKEN_URL"):
+        parts = urlsplit(settings.get(name) or "")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{name}={settings.get(name)!r} is not an http(s) URL")
+    problem = Credentials.from_settings(settings).problem()
+    if problem:
+        raise ValueError(problem)
+    try:
+        Store.open(settings.get("SGR_DB_PATH")).close()
+    except StoreError as exc:
+        raise ValueError(str(exc)) from None
+    return args
