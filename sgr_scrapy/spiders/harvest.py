@@ -293,32 +293,31 @@ class HarvestSpider(Spider):
             else:
                 yield from self._fail(live, response.url, f"bad response body: {exc}")
             return
-        page = self._read_items(live, collection)
+        page, cut_short = self._read_items(live, collection)
         progress = live.progress
         progress.pages += 1
         cap = self._cap(progress.kind)
         stats = self.crawler.stats
         stats.inc_value("sgr/pages")
-        if cap and len(live.taken) >= cap:
-            verdict, url = api.classify_next(next_href, self.api_url)
-            # The page is re-read to go further, should a later run ask for a larger cap.
-            status, next_url = (DONE, None) if verdict == "end" else (CAPPED, response.url)
-        else:
-            verdict, url = api.classify_next(next_href, self.api_url)
-            if verdict == "end":
-                status, next_url = DONE, None
-            elif verdict == "foreign":
-                status, next_url = INCOMPLETE, response.url
+        verdict, url = api.classify_next(next_href, self.api_url)
+        if cut_short:
+            # The cap fell inside this page: a later run with a larger cap re-reads it.
+            status, next_url = CAPPED, response.url
+        elif cap and len(live.taken) >= cap and verdict != "end":
+            status, next_url = CAPPED, url if verdict == "follow" else response.url
+        elif verdict == "end":
+            status, next_url = DONE, None
+        elif verdict == "foreign" or url in live.visited or url == response.url:
+            status, next_url = INCOMPLETE, response.url
+            if verdict == "foreign":
                 progress.error = f"next_href on a foreign host: {url}"
                 stats.inc_value("sgr/foreign_urls")
-                logger.warning("List %(key)s stopped: %(why)s", {"key": key, "why": progress.error})
-            elif url in live.visited or url == response.url:
-                status, next_url = INCOMPLETE, response.url
+            else:
                 progress.error = "next_href repeats a page already read"
                 stats.inc_value("sgr/loops")
-                logger.warning("List %(key)s stopped: %(why)s", {"key": key, "why": progress.error})
-            else:
-                status, next_url = PENDING, url
+            logger.warning("List %(key)s stopped: %(why)s", {"key": key, "why": progress.error})
+        else:
+            status, next_url = PENDING, url
         progress.status, progress.next_url = status, next_url
         progress.items, progress.cap = len(live.taken), cap
         page.progress = _snapshot(progress)
@@ -330,14 +329,18 @@ class HarvestSpider(Spider):
             self._finish(live)
             yield from self._pump()
 
-    def _read_items(self, live: LiveList, collection: list[Any]) -> Page:
+    def _read_items(self, live: LiveList, collection: list[Any]) -> tuple[Page, bool]:
+        """The page's rows, and whether the cap stopped the reading before the page's end."""
         progress = live.progress
         kind, owner, taken = progress.kind, progress.owner_id, live.taken
         cap = self._cap(kind)
         page = Page()
         etype = ENGAGEMENT_TYPE[kind]
-        for item in collection:
+        cut_short = False
+        for index, item in enumerate(collection):
             if cap and len(taken) >= cap:
+                rest = collection[index:]
+                cut_short = any(api.object_id(x) not in taken for x in rest if x is not None)
                 break
             item_id = api.object_id(item)
             if item_id is None:
@@ -361,7 +364,7 @@ class HarvestSpider(Spider):
                     page.new_lists.append(new)
         if page.dropped:
             self.crawler.stats.inc_value("sgr/dropped/no_id", page.dropped)
-        return page
+        return page, cut_short
 
     def on_list_error(self, failure: Failure) -> Iterator[Any]:
         request = failure.request
