@@ -1,0 +1,14 @@
+"""Local SoundCloud v1 API simulator: a deterministic world, faults, and the ground truth.
+
+Modules: ``world`` (users, tracks, lists, truth), ``objects`` (API dicts and text),
+``cursors``, ``auth`` (tokens, rate limiter), ``faults`` (knobs and error bodies), ``pages``,
+``app`` (routes), ``http`` (asyncio HTTP/1.1), ``server``, ``cli``, ``process``
+(``SimulatorProcess`` for tests and benchmarks). See docs/simulator.md.
+"""
+
+from __future__ import annotations
+
+from sgr_scrapy.simulator.process import SimulatorProcess
+from sgr_scrapy.simulator.world import Truth, World, WorldConfig
+
+__all__ = ["SimulatorProcess", "Truth", "World", "WorldConfig"]
