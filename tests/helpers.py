@@ -88,10 +88,10 @@ def start_harvest(
 ) -> subprocess.Popen[bytes]:
     """Start a harvest in the background (for kill and pause tests)."""
     cmd = crawl_command(db, *args, url=sim.info["seed_url"], settings=settings or {})
-    out = open(log or db.with_suffix(".log"), "ab")  # noqa: SIM115 - owned by the process
-    return subprocess.Popen(
-        cmd, env=env or harvest_env(sim), cwd=db.parent, stdout=out, stderr=subprocess.STDOUT
-    )
+    with open(log or db.with_suffix(".log"), "ab") as out:  # the child keeps its own copy
+        return subprocess.Popen(
+            cmd, env=env or harvest_env(sim), cwd=db.parent, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def wait_for_rows(db: Path, table: str, at_least: int, timeout: float = 120) -> int:

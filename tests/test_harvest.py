@@ -1,0 +1,155 @@
+"""Whole harvests against the simulator: the database must equal the simulator's ground truth."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sgr_scrapy.api import parse_tags
+from tests.helpers import assert_matches_truth, run_harvest
+
+# A small world: a few hundred users, one user with hundreds of likes, lists of several pages.
+SMALL = ["--users", "500", "--tracks", "3000", "--likers", "150", "--reposters", "70"]
+SMALL += ["--likes-mean", "20", "--likes-max", "450"]
+
+
+def api_get(sim: Any, path: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        sim.info["api_url"] + path, headers={"Authorization": f"OAuth {sim.info['access_token']}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def list_requests(sim: Any) -> int:
+    routes = sim.stats()["requests"]
+    return sum(
+        sum(routes.get(family, {}).values())
+        for family in ("favoriters", "reposters", "likes", "favorites")
+    )
+
+
+def test_harvest_stores_exactly_the_ground_truth(simulator, tmp_path: Path) -> None:
+    sim = simulator(*SMALL)
+    db = tmp_path / "tracks.db"
+    result = run_harvest(sim, db)
+    assert result.returncode == 0, result.output
+    assert "DEEP HARVEST COMPLETE" in result.stdout
+    assert "DATABASE STATISTICS" in result.stdout
+    assert_matches_truth(db, sim.truth())
+
+
+def test_harvested_fields_equal_the_api_objects(simulator, tmp_path: Path) -> None:
+    sim = simulator(*SMALL)
+    db = tmp_path / "tracks.db"
+    assert run_harvest(sim, db, "-a", "max_user_likes=30").returncode == 0
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    tracks = conn.execute("SELECT * FROM tracks").fetchall()
+    users = conn.execute("SELECT * FROM users").fetchall()
+    rng = random.Random(7)
+    for row in rng.sample(tracks, 25):
+        obj = api_get(sim, f"/tracks/{row['track_id']}")
+        assert row["title"] == obj["title"]
+        assert row["artist_id"] == obj["user"]["id"]
+        assert row["artist_name"] == obj["user"]["username"]
+        assert row["genre"] == obj["genre"]
+        assert row["duration_ms"] == obj["duration"]
+        assert row["playback_count"] == obj["playback_count"]
+        assert row["like_count"] == obj["favoritings_count"]
+        assert row["permalink_url"] == obj["permalink_url"]
+        assert json.loads(row["tags"]) == parse_tags(obj["tag_list"])
+        assert json.loads(row["raw_json"])["title"] == obj["title"]
+    for row in rng.sample(users, 25):
+        obj = api_get(sim, f"/users/{row['user_id']}")
+        assert row["username"] == obj["username"]
+        assert row["followers_count"] == obj["followers_count"]
+        assert row["permalink_url"] == obj["permalink_url"]
+    conn.close()
+
+
+def test_rerun_of_a_finished_harvest_makes_no_list_requests(simulator, tmp_path: Path) -> None:
+    sim = simulator(*SMALL)
+    db = tmp_path / "tracks.db"
+    assert run_harvest(sim, db, "-a", "max_user_likes=50").returncode == 0
+    first = sqlite3.connect(db).execute("SELECT COUNT(*) FROM user_engagements").fetchone()
+    before = list_requests(sim)
+    again = run_harvest(sim, db, "-a", "max_user_likes=50")
+    assert again.returncode == 0, again.output
+    assert list_requests(sim) == before
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM user_engagements").fetchone() == first
+    assert_matches_truth(db, sim.truth(max_user_likes=50))
+
+
+def test_refresh_refetches_everything_and_keeps_counts(simulator, tmp_path: Path) -> None:
+    sim = simulator(*SMALL)
+    db = tmp_path / "tracks.db"
+    assert run_harvest(sim, db, "-a", "max_user_likes=10").returncode == 0
+    counts = _counts(db)
+    before = list_requests(sim)
+    assert run_harvest(sim, db, "-a", "max_user_likes=10", "-a", "refresh=1").returncode == 0
+    assert list_requests(sim) > before
+    assert _counts(db) == counts
+
+
+def _counts(db: Path) -> dict[str, int]:
+    conn = sqlite3.connect(db)
+    names = ("tracks", "users", "user_engagements")
+    counts = {n: conn.execute(f'SELECT COUNT(*) FROM "{n}"').fetchone()[0] for n in names}
+    conn.close()
+    return counts
+
+
+@pytest.mark.parametrize(
+    ("max_users", "max_user_likes"),
+    [(200, 200), (201, 201), (1, 1), (0, 199), (199, 0)],
+    ids=["exactly-a-page", "one-more", "one", "no-user-cap", "no-likes-cap"],
+)
+def test_caps_take_the_first_distinct_items_in_api_order(
+    simulator, tmp_path: Path, max_users: int, max_user_likes: int
+) -> None:
+    sim = simulator(
+        "--users", "900", "--tracks", "3000", "--likers", "420", "--reposters", "230",
+        "--likes-mean", "8", "--likes-max", "420", "--heavy-share", "0.01",
+    )  # fmt: skip
+    db = tmp_path / "tracks.db"
+    args = ["-a", f"max_users={max_users}", "-a", f"max_user_likes={max_user_likes}"]
+    result = run_harvest(sim, db, *args)
+    assert result.returncode == 0, result.output
+    assert_matches_truth(db, sim.truth(max_users=max_users, max_user_likes=max_user_likes))
+
+
+def test_growing_a_cap_continues_where_the_smaller_one_stopped(simulator, tmp_path) -> None:
+    sim = simulator(*SMALL)
+    db = tmp_path / "tracks.db"
+    assert run_harvest(sim, db, "-a", "max_users=30", "-a", "max_user_likes=5").returncode == 0
+    assert_matches_truth(db, sim.truth(max_users=30, max_user_likes=5))
+    assert run_harvest(sim, db, "-a", "max_users=0", "-a", "max_user_likes=0").returncode == 0
+    # Nothing is deleted, so the first run's rows are a subset of the uncapped truth.
+    assert_matches_truth(db, sim.truth())
+
+
+def test_several_seeds_share_one_database(simulator, tmp_path: Path) -> None:
+    sim = simulator(*SMALL)
+    seed_id = sim.info["seed_track_id"]
+    other = next(t for t in sorted(sim.truth(max_user_likes=3).track_ids) if t != seed_id)
+    other_url = api_get(sim, f"/tracks/{other}")["permalink_url"]
+    db = tmp_path / "tracks.db"
+    urls = f"{sim.info['seed_url']},{other_url}"
+    result = run_harvest(sim, db, "-a", "max_users=40", "-a", "max_user_likes=5", url=urls)
+    assert result.returncode == 0, result.output
+    assert_matches_truth(db, sim.truth(max_users=40, max_user_likes=5, seeds=[seed_id, other]))
+
+
+def test_default_world_harvest_matches_truth(simulator, tmp_path: Path) -> None:
+    sim = simulator()
+    db = tmp_path / "tracks.db"
+    result = run_harvest(sim, db, timeout=600)
+    assert result.returncode == 0, result.output
+    assert_matches_truth(db, sim.truth())

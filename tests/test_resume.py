@@ -1,0 +1,93 @@
+"""Pause, crash and resume: a harvest stopped at any moment finishes with the exact ground truth."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import (
+    assert_matches_truth,
+    interrupt,
+    run_harvest,
+    start_harvest,
+    wait_for_rows,
+)
+
+# Latency makes the harvest last long enough to be stopped in the middle.
+WORLD = ["--users", "1500", "--tracks", "6000", "--likers", "400", "--reposters", "150"]
+WORLD += ["--likes-mean", "25", "--likes-max", "1200", "--latency-ms", "15", "--jitter-ms", "5"]
+LIST_ROUTES = ("favoriters", "reposters", "likes", "favorites")
+IN_FLIGHT = 32  # CONCURRENT_REQUESTS
+
+
+def list_requests(sim: Any) -> int:
+    routes = sim.stats()["requests"]
+    return sum(sum(routes.get(family, {}).values()) for family in LIST_ROUTES)
+
+
+def clean_run_requests(sim: Any, tmp_path: Path) -> int:
+    """List requests of an uninterrupted harvest of the same world (the minimum)."""
+    before = list_requests(sim)
+    result = run_harvest(sim, tmp_path / "clean.db")
+    assert result.returncode == 0, result.output
+    return list_requests(sim) - before
+
+
+def test_ctrl_c_then_same_command_with_jobdir_finishes_without_refetching(
+    simulator, tmp_path: Path
+) -> None:
+    sim = simulator(*WORLD)
+    minimum = clean_run_requests(sim, tmp_path)
+    before = list_requests(sim)
+    db = tmp_path / "tracks.db"
+    jobdir = {"JOBDIR": str(tmp_path / "job")}
+    proc = start_harvest(sim, db, settings=jobdir)
+    wait_for_rows(db, "user_engagements", 2000)
+    code = interrupt(proc, signal.SIGINT)
+    assert code != 0  # stopped early, and says so
+    partial = list_requests(sim) - before
+    assert partial < minimum
+    result = run_harvest(sim, db, settings=jobdir)
+    assert result.returncode == 0, result.output
+    assert "Resuming" in result.stderr
+    assert_matches_truth(db, sim.truth())
+    # A graceful stop drains what was in flight and commits it: nothing is fetched twice.
+    assert list_requests(sim) - before == minimum
+
+
+@pytest.mark.parametrize("jobdir", [False, True], ids=["plain", "with-jobdir"])
+def test_kill_9_then_same_command_finishes_with_the_exact_truth(
+    simulator, tmp_path: Path, jobdir: bool
+) -> None:
+    sim = simulator(*WORLD)
+    minimum = clean_run_requests(sim, tmp_path)
+    before = list_requests(sim)
+    db = tmp_path / "tracks.db"
+    settings = {"JOBDIR": str(tmp_path / "job")} if jobdir else {}
+    proc = start_harvest(sim, db, settings=settings)
+    wait_for_rows(db, "user_engagements", 3000)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    result = run_harvest(sim, db, settings=settings)
+    assert result.returncode == 0, result.output
+    assert_matches_truth(db, sim.truth())
+    repeated = list_requests(sim) - before - minimum
+    assert 0 <= repeated <= IN_FLIGHT, f"{repeated} pages fetched twice"
+
+
+def test_three_kills_at_random_moments_still_end_with_the_truth(simulator, tmp_path) -> None:
+    sim = simulator(*WORLD)
+    db = tmp_path / "tracks.db"
+    for rows in (500, 3000, 6000):
+        proc = start_harvest(sim, db)
+        try:
+            wait_for_rows(db, "user_engagements", rows)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+    result = run_harvest(sim, db)
+    assert result.returncode == 0, result.output
+    assert_matches_truth(db, sim.truth())
