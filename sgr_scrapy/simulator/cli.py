@@ -71,7 +71,7 @@ def _add_fields(group: argparse._ArgumentGroup, cls: type) -> None:
         elif f.name == "error_kinds":
             group.add_argument(flag, default=",".join(default), help=HELP[f.name])
         else:
-            kind = float if default is None else type(default)
+            kind = {"int": int, "str": str}.get(str(f.type), float)
             group.add_argument(flag, type=kind, default=default, help=HELP[f.name])
 
 
