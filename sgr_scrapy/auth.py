@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 EXPIRY_MARGIN = 60.0  # seconds: renew a token this long before the API would reject it
+EXPIRY_MARGIN_SHARE = 0.1  # ... but never more than this share of a short-lived token's life
 
 
 class CredentialsError(Exception):
@@ -86,6 +87,7 @@ class TokenSource:
         self.cache_path = Path(cache_path) if cache_path else None
         self.token = credentials.access_token
         self.expires_at = float("inf") if self.token else 0.0
+        self.margin = EXPIRY_MARGIN
         self.refresh_token = credentials.refresh_token
         self.generation = 0  # bumped on every new token: tells stale 401s from fresh ones
         self.renewals = 0
@@ -93,7 +95,7 @@ class TokenSource:
             self._load_cache()
 
     def valid(self) -> bool:
-        return bool(self.token) and time.time() < self.expires_at - EXPIRY_MARGIN
+        return bool(self.token) and time.time() < self.expires_at - self.margin
 
     async def renew(self, post: Poster) -> None:
         """Get a new token: refresh_token grant first, client_credentials as the fallback."""
@@ -117,9 +119,11 @@ class TokenSource:
             )
         self.token = data["access_token"]
         expires_in = data.get("expires_in")
-        self.expires_at = (
-            time.time() + float(expires_in) if isinstance(expires_in, int | float) else float("inf")
-        )
+        if isinstance(expires_in, int | float) and expires_in > 0:
+            self.expires_at = time.time() + float(expires_in)
+            self.margin = min(EXPIRY_MARGIN, EXPIRY_MARGIN_SHARE * float(expires_in))
+        else:
+            self.expires_at = float("inf")
         self.refresh_token = data.get("refresh_token") or ""
         self.generation += 1
         self.renewals += 1
@@ -158,6 +162,7 @@ class TokenSource:
         if data.get("access_token") and float(data.get("expires_at", 0)) > time.time():
             self.token = data["access_token"]
             self.expires_at = float(data["expires_at"])
+            self.margin = min(EXPIRY_MARGIN, float(data.get("margin", EXPIRY_MARGIN)))
 
     def _save_cache(self) -> None:
         if self.cache_path is None or not self.credentials.client_id:
@@ -166,6 +171,7 @@ class TokenSource:
             "client_id": self.credentials.client_id,
             "access_token": self.token,
             "expires_at": self.expires_at if self.expires_at != float("inf") else 0,
+            "margin": self.margin,
             "refresh_token": self.refresh_token,
         }
         with contextlib.suppress(OSError):

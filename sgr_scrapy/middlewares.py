@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NOT_BEFORE = "sgr_not_before"  # request meta: epoch seconds before which it must not be sent
+SENT_AT = "sgr_sent_at"  # request meta: when the rate limiter let it go
 
 
 def _jitter(seconds: float) -> float:
@@ -55,6 +56,7 @@ def backoff_retry(crawler: Crawler, request: Request, reason: str) -> Request | 
     if retry is not None:
         delay = backoff_delay(crawler.settings, retry.meta["retry_times"])
         retry.meta[NOT_BEFORE] = time.time() + delay
+        retry.meta.pop("download_latency", None)
         retry.headers.pop(b"Authorization", None)
     return retry
 
@@ -76,11 +78,20 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
 @dataclass(slots=True)
 class _Pace:
-    """One download slot's pacing, learnt from the server's 429s."""
+    """One download slot's pacing, learnt from the server's 429s.
+
+    Until the first 429 nothing is paced. A 429 blocks the slot for the wait the server asked
+    for and sets the interval between sends to what got through in the last second (the rate
+    the server admits). 429s for requests sent before that adjustment are the same event and
+    change nothing more. Each success then shortens the interval by 0.5%, so a raised limit is
+    found again, at the cost of an occasional 429.
+    """
 
     blocked_until: float = 0.0
     interval: float = 0.0  # seconds between sends; 0 until the server first says 429
     next_send: float = 0.0
+    adjusted_at: float = 0.0
+    first_ok: float = 0.0
     ok_times: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
 
     def reserve(self, now: float) -> float:
@@ -92,19 +103,23 @@ class _Pace:
         return start - now
 
     def ok(self, now: float) -> None:
+        if not self.first_ok:
+            self.first_ok = now
         self.ok_times.append(now)
-        # Probe upwards slowly, so a limit that was raised is found again.
-        self.interval *= 0.998
+        self.interval *= 0.995
 
-    def limited(self, now: float, wait: float) -> None:
+    def limited(self, now: float, wait: float, sent_at: float) -> None:
         self.blocked_until = max(self.blocked_until, now + wait)
-        window = 2.0
-        recent = sum(1 for t in self.ok_times if t > now - window)
-        if recent >= 4:
-            # What got through in the last two seconds is what the server allows.
-            self.interval = max(self.interval, 1.05 * window / recent)
+        self.next_send = max(self.next_send, self.blocked_until)
+        if sent_at < self.adjusted_at:
+            return
+        self.adjusted_at = now
+        window = min(1.0, now - self.first_ok) if self.first_ok else 0.0
+        recent = sum(1 for t in reversed(self.ok_times) if t > now - window) if window else 0
+        if window >= 0.25 and recent >= 3:
+            self.interval = max(self.interval * 1.1, window / recent)
         else:
-            self.interval = max(0.01, self.interval * 1.5)
+            self.interval = min(1.0, self.interval * 1.5) if self.interval else 0.05
 
 
 class RateLimitMiddleware:
@@ -120,6 +135,7 @@ class RateLimitMiddleware:
         self.crawler = crawler
         self.max_wait = crawler.settings.getfloat("SGR_MAX_RATE_LIMIT_WAIT")
         self.paces: dict[str, _Pace] = {}
+        self.last_log = 0.0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -142,6 +158,7 @@ class RateLimitMiddleware:
         if wait > 0:
             self.crawler.stats.inc_value("sgr/throttle/wait_seconds", wait)
             await asyncio.sleep(wait)
+        request.meta[SENT_AT] = now + max(0.0, wait)
 
     def process_response(self, request: Request, response: Response) -> Request | Response:
         now = time.time()
@@ -165,15 +182,13 @@ class RateLimitMiddleware:
             )
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="rate_limited"))
             raise IgnoreRequest("rate limited beyond SGR_MAX_RATE_LIMIT_WAIT")
-        pace.limited(now, wait)
-        if attempt == 1 or attempt % 10 == 0:
+        pace.limited(now, wait, request.meta.get(SENT_AT, now))
+        interval = pace.interval
+        if now - self.last_log >= 10:
+            self.last_log = now
             logger.info(
                 "429 from %(host)s: waiting %(wait).1f s, then pacing at %(rate).1f requests/s",
-                {
-                    "host": urlparse_cached(request).hostname,
-                    "wait": wait,
-                    "rate": 1 / pace.interval if pace.interval else 0,
-                },
+                {"host": urlparse_cached(request).hostname, "wait": wait, "rate": 1 / interval},
             )
         retry = request.replace(dont_filter=True)
         retry.meta["sgr_rate_limited"] = attempt
@@ -201,6 +216,10 @@ def _server_wait(response: Response, now: float) -> float | None:
     return None
 
 
+class AuthError(IgnoreRequest):
+    """Raised by AuthMiddleware for a request that cannot get a token; the crawl is stopping."""
+
+
 class AuthMiddleware:
     """Adds `Authorization: OAuth <token>` to requests for the API origin, and only those.
 
@@ -217,6 +236,7 @@ class AuthMiddleware:
             Credentials.from_settings(settings), settings.get("SGR_TOKEN_CACHE") or None
         )
         self._lock = asyncio.Lock()
+        self.error: str | None = None  # credentials the API refused: every request stops
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -252,15 +272,22 @@ class AuthMiddleware:
 
     async def _renew(self, failed_generation: int) -> None:
         async with self._lock:
+            if self.error is not None:
+                raise AuthError(self.error)
             if self.tokens.generation != failed_generation and self.tokens.valid():
                 return  # another request renewed it while this one waited
             try:
                 await self.tokens.renew(self._post)
             except CredentialsError as exc:
-                self.crawler.stats.set_value("sgr/auth/error", str(exc))
-                logger.error("%(error)s", {"error": exc})
-                deferred_from_coro(self.crawler.engine.close_spider_async(reason="auth_error"))
-                raise IgnoreRequest(str(exc)) from None
+                if self.error is None:
+                    self.error = str(exc)
+                    self.crawler.stats.set_value("sgr/auth/error", self.error)
+                    errors = getattr(self.crawler.spider, "errors", None)
+                    if isinstance(errors, list):
+                        errors.append(self.error)
+                    logger.error("%(error)s", {"error": exc})
+                    deferred_from_coro(self.crawler.engine.close_spider_async(reason="auth_error"))
+                raise AuthError(str(exc)) from None
             self.crawler.stats.inc_value("sgr/auth/renewals")
             logger.info("Obtained a new access token (renewal %(n)d)", {"n": self.tokens.renewals})
 

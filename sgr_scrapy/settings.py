@@ -8,6 +8,7 @@ import; variables already in the environment win over it.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from dotenv import find_dotenv, load_dotenv
 
@@ -15,11 +16,15 @@ from dotenv import find_dotenv, load_dotenv
 # traceback at import time, so the failure is recorded here and reported by the command.
 SGR_ENV_ERROR = ""
 try:
+    if Path(".env").exists() and not Path(".env").is_file():
+        raise IsADirectoryError(".env is not a file")
     _dotenv_path = find_dotenv(usecwd=True)
     if _dotenv_path:
         load_dotenv(_dotenv_path, override=False)
-except (OSError, UnicodeDecodeError) as _exc:
-    SGR_ENV_ERROR = f"cannot read .env ({_exc.__class__.__name__}: {_exc}); fix its permissions"
+except UnicodeDecodeError:
+    SGR_ENV_ERROR = "cannot read .env: it is not UTF-8 text; save it as UTF-8"
+except OSError as _exc:
+    SGR_ENV_ERROR = f"cannot read .env ({_exc.strerror or _exc}); make it a readable file"
 
 
 def _env(name: str, default: str = "") -> str:
@@ -93,5 +98,7 @@ DOWNLOADER_MIDDLEWARES = {
     "sgr_scrapy.middlewares.AuthMiddleware": 570,
 }
 SPIDER_MIDDLEWARES: dict[str, int] = {}
+# Callbacks retry malformed bodies with get_retry_request, which carries `retry_times` on purpose.
+META_COPY_WARN_SKIP_KEYS = ["retry_times"]
 ITEM_PIPELINES = {"sgr_scrapy.pipelines.SQLitePipeline": 300}
 EXTENSIONS = {"sgr_scrapy.extensions.HarvestReport": 500}

@@ -14,6 +14,7 @@ import re
 import sqlite3
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -208,6 +209,16 @@ def test_env_file_with_invalid_utf8_is_one_line(simulator, tmp_path: Path) -> No
     assert_no_request(sim)
 
 
+def test_env_path_that_is_a_directory_is_one_line(simulator, tmp_path: Path) -> None:
+    sim = simulator(*SMALL)
+    db = tmp_path / "tracks.db"
+    (tmp_path / ".env").mkdir()
+    result = run_harvest(sim, db)
+    assert_preflight_error(result, ".env")
+    assert files_in(tmp_path) == {}
+    assert_no_request(sim)
+
+
 # --- pre-flight: the database ----------------------------------------------------------------
 
 
@@ -348,4 +359,39 @@ def test_track_shaped_url_that_resolves_to_a_user_is_one_error_line(
     assert "track URL" in line
     assert seen and all(path.startswith("/resolve?") for path in seen), seen
     assert len(seen) == 1, seen
+    assert table_contents(db, skip=("harvest_runs",)) == before
+
+
+def test_refused_client_secret_is_one_error_line(simulator, tmp_path: Path) -> None:
+    sim = simulator(*SMALL)
+    db = tmp_path / "tracks.db"
+    make_existing_db(db)
+    before = table_contents(db, skip=("harvest_runs",))
+    env = harvest_env(
+        sim,
+        token=False,
+        SOUNDCLOUD_CLIENT_ID=sim.info["client_id"],
+        SOUNDCLOUD_CLIENT_SECRET="not-the-secret",
+    )
+    start = time.monotonic()
+    result = run_harvest(sim, db, env=env)
+    assert time.monotonic() - start < 60
+    assert_runtime_error(result, "SOUNDCLOUD_CLIENT_ID", "SOUNDCLOUD_CLIENT_SECRET")
+    assert "not-the-secret" not in result.output
+    assert table_contents(db, skip=("harvest_runs",)) == before
+    requests = sim.stats()["requests"]
+    assert set(requests) == {"oauth"}, requests  # no API request without a token
+
+
+def test_rejected_access_token_without_client_credentials_is_one_error_line(
+    simulator, tmp_path: Path
+) -> None:
+    sim = simulator(*SMALL)
+    db = tmp_path / "tracks.db"
+    make_existing_db(db)
+    before = table_contents(db, skip=("harvest_runs",))
+    env = harvest_env(sim, token=False, SOUNDCLOUD_ACCESS_TOKEN="expired-or-made-up-token")
+    result = run_harvest(sim, db, env=env)
+    assert_runtime_error(result, "SOUNDCLOUD_ACCESS_TOKEN", "401")
+    assert "expired-or-made-up-token" not in result.output
     assert table_contents(db, skip=("harvest_runs",)) == before

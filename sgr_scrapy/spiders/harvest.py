@@ -44,7 +44,7 @@ from sgr_scrapy.items import (
     Page,
     Seed,
 )
-from sgr_scrapy.middlewares import backoff_retry
+from sgr_scrapy.middlewares import AuthError, backoff_retry
 from sgr_scrapy.pipelines import SQLitePipeline
 
 if TYPE_CHECKING:
@@ -277,6 +277,8 @@ class HarvestSpider(Spider):
         logger.error(line)
 
     def on_seed_error(self, failure: Failure) -> None:
+        if failure.check(AuthError):
+            return  # reported once by AuthMiddleware; the crawl is stopping
         request = failure.request
         self._seed_error(request.cb_kwargs["seed_url"], _failure_reason(failure))
 
@@ -369,8 +371,8 @@ class HarvestSpider(Spider):
     def on_list_error(self, failure: Failure) -> Iterator[Any]:
         request = failure.request
         live = self.live.get(request.cb_kwargs["key"])
-        if live is None:
-            return
+        if live is None or failure.check(AuthError):
+            return  # an auth failure stops the crawl; the list stays pending for the rerun
         if failure.check(HttpError) and failure.value.response.status == 404:
             # The user or track is gone: there is nothing more to read, now or later.
             live.progress.status, live.progress.next_url = DONE, None

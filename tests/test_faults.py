@@ -1,0 +1,215 @@
+"""Rate limits, failures, token expiry, odd data: the database still equals the truth."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import (
+    assert_matches_truth,
+    harvest_env,
+    run_harvest,
+    start_harvest,
+    wait_for_rows,
+)
+
+SMALL = ["--users", "400", "--tracks", "2500", "--likers", "120", "--reposters", "50"]
+SMALL += ["--likes-mean", "15", "--likes-max", "450"]
+# Enough long lists that a next_href fault hits some of them.
+PAGED = [*SMALL, "--heavy-share", "0.08"]
+FAST_BACKOFF = {"SGR_BACKOFF_BASE": "0.02", "SGR_BACKOFF_MAX": "0.5"}
+LIST_ROUTES = ("favoriters", "reposters", "likes", "favorites")
+
+
+def client_env(sim: Any) -> dict[str, str]:
+    """Credentials without a token: the harvester must get its own."""
+    return harvest_env(
+        sim,
+        token=False,
+        SOUNDCLOUD_CLIENT_ID=sim.info["client_id"],
+        SOUNDCLOUD_CLIENT_SECRET=sim.info["client_secret"],
+    )
+
+
+def list_requests(sim: Any) -> int:
+    routes = sim.stats()["requests"]
+    return sum(sum(routes.get(family, {}).values()) for family in LIST_ROUTES)
+
+
+def summary_value(stdout: str, label: str) -> str:
+    line = next(line for line in stdout.splitlines() if line.startswith(label))
+    return line.split(":", 1)[1].strip()
+
+
+@pytest.mark.parametrize("body", ["json", "text", "gateway", "legacy"])
+def test_429_in_every_body_form_waits_and_loses_no_page(simulator, tmp_path, body: str) -> None:
+    sim = simulator(*SMALL, "--rate-limit", "40", "--rate-burst", "10", "--rate-limit-body", body)
+    db = tmp_path / "tracks.db"
+    result = run_harvest(sim, db, "-a", "max_user_likes=40", settings=FAST_BACKOFF)
+    assert result.returncode == 0, result.output
+    assert sim.stats()["rate_limited"] > 0
+    assert int(summary_value(result.stdout, "Rate-limit waits").split()[0]) > 0
+    # A 429 is a wait, never a spent retry.
+    assert summary_value(result.stdout, "Retries") == "0"
+    assert_matches_truth(db, sim.truth(max_user_likes=40))
+
+
+def test_retry_after_header_is_honoured(simulator, tmp_path: Path) -> None:
+    sim = simulator(
+        *SMALL, "--rate-limit", "40", "--rate-burst", "10", "--rate-limit-body", "text",
+        "--retry-after",
+    )  # fmt: skip
+    db = tmp_path / "tracks.db"
+    result = run_harvest(sim, db, "-a", "max_user_likes=40")
+    assert result.returncode == 0, result.output
+    assert sim.stats()["rate_limited"] > 0
+    assert_matches_truth(db, sim.truth(max_user_likes=40))
+
+
+def test_5xx_and_malformed_json_are_retried_with_back_off(simulator, tmp_path: Path) -> None:
+    sim = simulator(*SMALL, "--error-rate", "0.1", "--malformed-rate", "0.05")
+    db = tmp_path / "tracks.db"
+    result = run_harvest(sim, db, settings=FAST_BACKOFF)
+    assert result.returncode == 0, result.output
+    assert int(summary_value(result.stdout, "Retries")) > 0
+    assert "Traceback" not in result.output
+    assert "internal meta keys" not in result.output
+    assert_matches_truth(db, sim.truth())
+
+
+def test_pages_that_still_fail_are_recorded_and_retried_by_the_next_run(
+    simulator, tmp_path: Path
+) -> None:
+    flaky = simulator(*SMALL, "--fail-every", "7")
+    db = tmp_path / "tracks.db"
+    first = run_harvest(flaky, db, settings={"RETRY_TIMES": "0"})
+    assert first.returncode == 3, first.output  # finished, but incomplete
+    assert "page failed" in first.stderr
+    conn = sqlite3.connect(db)
+    failed = conn.execute("SELECT COUNT(*) FROM harvest_failed_pages").fetchone()[0]
+    lists_failed = conn.execute(
+        "SELECT COUNT(*) FROM harvest_lists WHERE status = 'failed'"
+    ).fetchone()[0]
+    conn.close()
+    assert failed > 0 and lists_failed == failed
+    assert f"{failed} pages failed" in first.stdout
+    # The same world without faults: the rerun fetches only what is missing.
+    healthy = simulator(*SMALL)
+    second = run_harvest(healthy, db)
+    assert second.returncode == 0, second.output
+    assert_matches_truth(db, healthy.truth())
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM harvest_failed_pages").fetchone()[0] == 0
+    conn.close()
+    resumed = list_requests(healthy)
+    assert run_harvest(healthy, tmp_path / "full.db").returncode == 0
+    assert 0 < resumed < list_requests(healthy) - resumed
+
+
+def test_token_revoked_mid_crawl_is_renewed_once_and_pages_replayed(
+    simulator, tmp_path: Path
+) -> None:
+    sim = simulator(*SMALL, "--revoke-after", "60")
+    db = tmp_path / "tracks.db"
+    result = run_harvest(sim, db, env=client_env(sim))
+    assert result.returncode == 0, result.output
+    stats = sim.stats()
+    # One client_credentials exchange to start, one refresh_token grant after the revocation,
+    # however many requests were in flight when the token died.
+    assert stats["requests"]["oauth"] == {"200": 2}, stats
+    assert stats["refresh_grants"] == 1, stats
+    assert summary_value(result.stdout, "Token refreshes") == "2"
+    assert_matches_truth(db, sim.truth())
+
+
+def test_short_lived_tokens_are_renewed_before_they_expire(simulator, tmp_path: Path) -> None:
+    sim = simulator(*SMALL, "--token-ttl", "1", "--latency-ms", "10")
+    db = tmp_path / "tracks.db"
+    result = run_harvest(sim, db, env=client_env(sim))
+    assert result.returncode == 0, result.output
+    stats = sim.stats()
+    assert stats["requests"]["oauth"]["200"] >= 2
+    assert_matches_truth(db, sim.truth())
+
+
+def test_rejected_token_without_client_credentials_stops_with_one_line(
+    simulator, tmp_path: Path
+) -> None:
+    sim = simulator(*SMALL, "--revoke-after", "20")
+    db = tmp_path / "tracks.db"
+    result = run_harvest(sim, db)
+    assert result.returncode == 1, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert errors and "SOUNDCLOUD_CLIENT_ID" in errors[0]
+    assert "DEEP HARVEST STOPPED (auth_error)" in result.stdout
+
+
+def test_odd_data_is_cleaned_and_counted(simulator, tmp_path: Path) -> None:
+    sim = simulator(
+        *SMALL, "--null-item-rate", "0.3", "--omit-id-rate", "0.2", "--duplicate-rate", "0.3",
+        "--empty-page-rate", "0.2", "--internal-host-rate", "0.3", "--resolve-no-location", "1",
+        "--mini-users",
+    )  # fmt: skip
+    db = tmp_path / "tracks.db"
+    result = run_harvest(sim, db, "-a", "max_users=60", "-a", "max_user_likes=30")
+    assert result.returncode == 0, result.output
+    # Neither nulls nor duplicates count toward a cap: the first N distinct, exactly.
+    assert_matches_truth(db, sim.truth(max_users=60, max_user_likes=30))
+    conn = sqlite3.connect(db)
+    null_ids = conn.execute("SELECT COUNT(*) FROM tracks WHERE track_id IS NULL").fetchone()[0]
+    assert null_ids == 0
+    conn.close()
+
+
+def test_repeating_next_href_stops_that_list_and_says_so(simulator, tmp_path: Path) -> None:
+    sim = simulator(*PAGED, "--repeat-next-rate", "0.3")
+    db = tmp_path / "tracks.db"
+    result = run_harvest(sim, db, timeout=120)
+    assert result.returncode == 3, result.output
+    assert "next_href repeats" in result.stderr
+    conn = sqlite3.connect(db)
+    incomplete = conn.execute(
+        "SELECT COUNT(*) FROM harvest_lists WHERE status = 'incomplete'"
+    ).fetchone()[0]
+    conn.close()
+    assert incomplete > 0
+    assert f"{incomplete} incomplete" in result.stdout
+
+
+def test_foreign_next_href_is_never_followed(simulator, tmp_path: Path) -> None:
+    sim = simulator(*PAGED, "--foreign-next-href-rate", "0.3")
+    db = tmp_path / "tracks.db"
+    result = run_harvest(sim, db)
+    assert result.returncode == 3, result.output
+    stats = sim.stats()
+    assert stats["foreign_requests"] == 0 and stats["foreign_authorization_headers"] == 0
+    assert "foreign host" in result.stderr
+
+
+def test_chaos_everything_at_once_with_three_kills_ends_with_the_truth(
+    simulator, tmp_path: Path
+) -> None:
+    sim = simulator(
+        *SMALL, "--likers", "300", "--latency-ms", "10", "--jitter-ms", "10",
+        "--rate-limit", "150", "--rate-burst", "20", "--rate-limit-body", "mixed",
+        "--error-rate", "0.05", "--malformed-rate", "0.03", "--null-item-rate", "0.2",
+        "--duplicate-rate", "0.2", "--empty-page-rate", "0.1", "--internal-host-rate", "0.1",
+        "--omit-id-rate", "0.05", "--revoke-every", "150", "--token-ttl", "20",
+    )  # fmt: skip
+    db = tmp_path / "tracks.db"
+    env = client_env(sim)
+    for rows in (300, 1500, 3000):
+        proc = start_harvest(sim, db, env=env, settings=FAST_BACKOFF)
+        try:
+            wait_for_rows(db, "user_engagements", rows, timeout=180)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+    result = run_harvest(sim, db, env=env, settings=FAST_BACKOFF, timeout=600)
+    assert result.returncode == 0, result.output
+    assert_matches_truth(db, sim.truth())
