@@ -9,17 +9,18 @@ from sgr_scrapy.args import HarvestArgs
 from sgr_scrapy.auth import Credentials
 from sgr_scrapy.store import Store, StoreError
 
+KNOWN_ARGUMENTS = ("url", "urls_file", "max_users", "max_user_likes", "refresh")
+
 
 def preflight(settings: Any, spargs: dict[str, str]) -> HarvestArgs:
     """Raise ValueError (one line) for anything that would make the harvest fail at once."""
     env_error = settings.get("SGR_ENV_ERROR")
     if env_error:
         raise ValueError(env_error)
-    known = {"url", "urls_file", "max_users", "max_user_likes", "refresh"}
-    unknown = sorted(set(spargs) - known)
+    unknown = sorted(set(spargs) - set(KNOWN_ARGUMENTS))
     if unknown:
         raise ValueError(
-            f"unknown argument -a {unknown[0]}; the harvest takes " + ", ".join(sorted(known))
+            f"unknown argument -a {unknown[0]}; the harvest takes " + ", ".join(KNOWN_ARGUMENTS)
         )
     args = HarvestArgs.parse(**spargs)
     for name in ("SOUNDCLOUD_API_URL", "SOUNDCLOUD_TOKEN_URL"):

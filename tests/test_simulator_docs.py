@@ -1,4 +1,4 @@
-"""docs/simulator.md documents every command-line flag and every startup key."""
+"""The README's simulator section documents every command-line flag and every startup key."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sgr_scrapy.simulator.cli import build_parser
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "simulator.md"
+DOC = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_every_flag_is_documented() -> None:

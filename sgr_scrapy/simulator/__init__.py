@@ -3,7 +3,7 @@
 Modules: ``world`` (users, tracks, lists, truth), ``objects`` (API dicts and text),
 ``cursors``, ``auth`` (tokens, rate limiter), ``faults`` (knobs and error bodies), ``pages``,
 ``app`` (routes), ``http`` (asyncio HTTP/1.1), ``server``, ``cli``, ``process``
-(``SimulatorProcess`` for tests and benchmarks). See docs/simulator.md.
+(``SimulatorProcess`` for tests and benchmarks). See the README.
 """
 
 from __future__ import annotations

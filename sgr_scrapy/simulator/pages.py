@@ -2,7 +2,7 @@
 
 Faults here only ever add to a page (nulls, duplicates of the previous page's tail, empty
 pages) or move its ``next_href`` (internal host, foreign host, repeat); the order of the
-distinct items a client collects is never changed (see docs/simulator.md).
+distinct items a client collects is never changed (see the README, "Ground truth").
 """
 
 from __future__ import annotations

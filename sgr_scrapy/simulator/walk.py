@@ -1,6 +1,6 @@
 """A plain, stdlib-only reference client of the simulator: ``fetch`` and ``walk_truth``.
 
-``walk_truth`` harvests the way the truth is defined (docs/simulator.md): follow
+``walk_truth`` harvests the way the truth is defined (README, "Ground truth"): follow
 ``next_href`` until null, skip nulls, dedupe by id/urn, retry 5xx/429/malformed answers,
 refresh the token on 401, move any non-API next_href (internal or foreign host) back onto the
 API origin without sending the token elsewhere, and re-ask a page whose next_href repeats.

@@ -46,6 +46,7 @@ from sgr_scrapy.items import (
 )
 from sgr_scrapy.middlewares import AuthError, backoff_retry
 from sgr_scrapy.pipelines import SQLitePipeline
+from sgr_scrapy.preflight import KNOWN_ARGUMENTS
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -405,7 +406,7 @@ class HarvestSpider(Spider):
             stats.inc_value("sgr/lists/likes_finished")
 
 
-_ARG_NAMES = frozenset({"url", "urls_file", "max_users", "max_user_likes", "refresh"})
+_ARG_NAMES = frozenset(KNOWN_ARGUMENTS)
 
 
 def _snapshot(progress: ListProgress) -> ListProgress:
