@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import re
 import sqlite3
 import subprocess
 import sys
@@ -126,6 +127,8 @@ def machine() -> dict[str, str]:
         "scrapy": scrapy.__version__,
         "twisted": twisted.__version__,
         "sqlite": sqlite3.sqlite_version,
+        # Other work on the machine skews every rate: the 1-minute load when the run began.
+        "load": f"{os.getloadavg()[0]:.2f}",
     }
 
 
@@ -172,7 +175,7 @@ class Run:
     cpu: float  # user + system seconds
     killed: bool = False
     log_tail: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, float] = field(default_factory=dict)  # numbers of Scrapy's stats dump
 
 
 def run_process(
@@ -200,15 +203,27 @@ def run_process(
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
-    tail = log.read_text(errors="replace")[-3000:]
+    text = log.read_text(errors="replace")
     return Run(
         returncode=proc.returncode,
         wall=wall,
         peak_rss_mb=usage.ru_maxrss / 1024,
         cpu=usage.ru_utime + usage.ru_stime,
         killed=killed,
-        log_tail=tail,
+        log_tail=text[-3000:],
+        stats=dumped_stats(text),
     )
+
+
+_STAT_RE = re.compile(r"^ '([\w/.\-]+)': (\d+(?:\.\d+)?),?$", re.MULTILINE)
+
+
+def dumped_stats(log_text: str) -> dict[str, float]:
+    """The numeric entries of the 'Dumping Scrapy stats' block at the end of a crawl's log."""
+    start = log_text.rfind("Dumping Scrapy stats")
+    if start < 0:
+        return {}
+    return {k: float(v) for k, v in _STAT_RE.findall(log_text[start:])}
 
 
 def table_count(db: Path, table: str) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.bench_simulator import server_cpu_seconds
 from bench.common import (
     ROOT,
     Plan,
@@ -58,9 +59,19 @@ class Harvested:
     users: int
     engagements: int
     stats: dict[str, Any]
+    simulator_cpu: float = 0.0
 
     def rate(self, n: int) -> float:
         return n / self.run.wall
+
+    def rows_written(self) -> str:
+        """What the pipeline handed to SQLite (a track liked by many users is upserted often)."""
+        st = self.run.stats
+        keys = ("sgr/rows/tracks", "sgr/rows/users", "sgr/rows/engagements")
+        crawl = st.get("elapsed_time_seconds", 0.0)
+        return " / ".join(f"{int(st.get(k, 0)):,}" for k in keys) + (
+            f" (crawl {crawl:.1f} s of the wall time)" if crawl else ""
+        )
 
 
 def harvest(world: list[str], workdir: Path, settings: dict[str, Any] | None = None) -> Harvested:
@@ -69,7 +80,9 @@ def harvest(world: list[str], workdir: Path, settings: dict[str, Any] | None = N
     db = workdir / "tracks.db"
     with SimulatorProcess(*world) as sim:
         cmd = harvest_command(sim.info, db, settings)
+        cpu0 = server_cpu_seconds(sim.info["pid"])
         run = run_process(cmd, env=harvest_env(sim.info), cwd=workdir, log=workdir / "harvest.log")
+        sim_cpu = server_cpu_seconds(sim.info["pid"]) - cpu0
         stats = sim.stats()
     return Harvested(
         world_plan,
@@ -79,6 +92,7 @@ def harvest(world: list[str], workdir: Path, settings: dict[str, Any] | None = N
         table_count(db, "users"),
         table_count(db, "user_engagements"),
         stats,
+        sim_cpu,
     )
 
 
@@ -129,8 +143,13 @@ def run(quick: bool = False, cache: dict[str, Any] | None = None) -> list[Row]:
         Row(name, "tracks stored/s", f"{fmt(h.rate(h.tracks))} ({h.tracks:,} rows)"),
         Row(name, "engagements stored/s", f"{fmt(h.rate(h.engagements))} ({h.engagements:,} rows)"),
         Row(name, "requests/s", f"{fmt(h_rps)} ({h.requests:,} requests)"),
+        Row(name, "rows upserted: tracks / users / engagements", h.rows_written()),
         Row(name, "peak RSS of the harvest", f"{h.run.peak_rss_mb:.0f} MB"),
-        Row(name, "harvest CPU / wall", f"{h.run.cpu:.1f} s / {h.run.wall:.1f} s"),
+        Row(
+            name,
+            "CPU of the harvest / of the simulator / wall",
+            f"{h.run.cpu:.1f} s / {h.simulator_cpu:.1f} s / {h.run.wall:.1f} s",
+        ),
         Row(
             name,
             "ceiling requests/s (bare spider, json.loads)",
