@@ -27,6 +27,25 @@ class Harvest:
         return self.stdout + self.stderr
 
 
+LIST_ROUTES = ("favoriters", "reposters", "likes", "favorites")
+
+
+def list_requests(sim: Any) -> int:
+    """List pages the simulator has served so far (every status)."""
+    routes = sim.stats()["requests"]
+    return sum(sum(routes.get(family, {}).values()) for family in LIST_ROUTES)
+
+
+def client_env(sim: Any) -> dict[str, str]:
+    """Client credentials without a token: the harvester must obtain its own."""
+    return harvest_env(
+        sim,
+        token=False,
+        SOUNDCLOUD_CLIENT_ID=sim.info["client_id"],
+        SOUNDCLOUD_CLIENT_SECRET=sim.info["client_secret"],
+    )
+
+
 def harvest_env(sim: Any, *, token: bool = True, **extra: str) -> dict[str, str]:
     """The environment of a harvest against `sim`: endpoints and credentials, nothing else."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SOUNDCLOUD_", "SGR_"))}

@@ -5,13 +5,13 @@ from __future__ import annotations
 import signal
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.helpers import (
     assert_matches_truth,
-    harvest_env,
+    client_env,
+    list_requests,
     run_harvest,
     start_harvest,
     wait_for_rows,
@@ -22,22 +22,6 @@ SMALL += ["--likes-mean", "15", "--likes-max", "450"]
 # Enough long lists that a next_href fault hits some of them.
 PAGED = [*SMALL, "--heavy-share", "0.08"]
 FAST_BACKOFF = {"SGR_BACKOFF_BASE": "0.02", "SGR_BACKOFF_MAX": "0.5"}
-LIST_ROUTES = ("favoriters", "reposters", "likes", "favorites")
-
-
-def client_env(sim: Any) -> dict[str, str]:
-    """Credentials without a token: the harvester must get its own."""
-    return harvest_env(
-        sim,
-        token=False,
-        SOUNDCLOUD_CLIENT_ID=sim.info["client_id"],
-        SOUNDCLOUD_CLIENT_SECRET=sim.info["client_secret"],
-    )
-
-
-def list_requests(sim: Any) -> int:
-    routes = sim.stats()["requests"]
-    return sum(sum(routes.get(family, {}).values()) for family in LIST_ROUTES)
 
 
 def summary_value(stdout: str, label: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from sgr_scrapy.api import parse_tags
-from tests.helpers import assert_matches_truth, run_harvest
+from tests.helpers import assert_matches_truth, list_requests, run_harvest
 
 # A small world: a few hundred users, one user with hundreds of likes, lists of several pages.
 SMALL = ["--users", "500", "--tracks", "3000", "--likers", "150", "--reposters", "70"]
@@ -25,14 +25,6 @@ def api_get(sim: Any, path: str) -> dict[str, Any]:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
-
-
-def list_requests(sim: Any) -> int:
-    routes = sim.stats()["requests"]
-    return sum(
-        sum(routes.get(family, {}).values())
-        for family in ("favoriters", "reposters", "likes", "favorites")
-    )
 
 
 def test_harvest_stores_exactly_the_ground_truth(simulator, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from tests.helpers import (
     assert_matches_truth,
     interrupt,
+    list_requests,
     run_harvest,
     start_harvest,
     wait_for_rows,
@@ -19,13 +20,7 @@ from tests.helpers import (
 # Latency makes the harvest last long enough to be stopped in the middle.
 WORLD = ["--users", "1500", "--tracks", "6000", "--likers", "400", "--reposters", "150"]
 WORLD += ["--likes-mean", "25", "--likes-max", "1200", "--latency-ms", "15", "--jitter-ms", "5"]
-LIST_ROUTES = ("favoriters", "reposters", "likes", "favorites")
 IN_FLIGHT = 32  # CONCURRENT_REQUESTS
-
-
-def list_requests(sim: Any) -> int:
-    routes = sim.stats()["requests"]
-    return sum(sum(routes.get(family, {}).values()) for family in LIST_ROUTES)
 
 
 def clean_run_requests(sim: Any, tmp_path: Path) -> int:
