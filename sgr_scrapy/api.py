@@ -26,6 +26,7 @@ RESERVED_PATHS = frozenset(
     {"discover", "search", "stream", "you", "upload", "charts", "stations", "settings", "pages"}
 )
 _TAGS_RE = re.compile(r'"([^"]*)"|(\S+)')  # yt-dlp's tag_list rule, quotes kept whole
+_V1_UTC_RE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \+0000$")
 _URN_RE = re.compile(r"^soundcloud:(?:tracks|users|playlists|comments):(\d+)$")
 
 
@@ -167,6 +168,9 @@ def parse_date(value: Any) -> str | None:
     """v1 `2019/01/15 15:40:49 +0000` or ISO 8601 → ISO 8601 UTC; anything else → None."""
     if not isinstance(value, str) or not value:
         return None
+    if len(value) == 25 and value.endswith(" +0000") and _V1_UTC_RE.match(value):
+        # The common case, by slicing: strptime is a tenth of a harvest's CPU otherwise.
+        return f"{value[0:4]}-{value[5:7]}-{value[8:10]}T{value[11:19]}Z"
     for fmt in ("%Y/%m/%d %H:%M:%S %z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"):
         try:
             parsed = datetime.strptime(value.replace("Z", "+0000"), fmt)
@@ -201,8 +205,10 @@ def user_row(obj: dict[str, Any], user_id: int) -> User:
     )
 
 
-def track_rows(obj: dict[str, Any], track_id: int) -> tuple[Track, User | None]:
-    """The track's row and, when its nested `user` has an id, its artist's row."""
+def track_rows(
+    obj: dict[str, Any], track_id: int, *, with_artist: bool = True
+) -> tuple[Track, User | None]:
+    """The track's row and, when its nested `user` has an id (and is wanted), its artist's."""
     artist = obj.get("user")
     artist_id = object_id(artist)
     if artist_id is None:
@@ -227,8 +233,8 @@ def track_rows(obj: dict[str, Any], track_id: int) -> tuple[Track, User | None]:
         created_at=parse_date(obj.get("created_at")),
         raw_json=orjson.dumps(obj).decode(),
     )
-    user = user_row(artist, artist_id) if isinstance(artist, dict) and artist_id else None
-    return track, user
+    wanted = with_artist and isinstance(artist, dict) and artist_id is not None
+    return track, user_row(artist, artist_id) if wanted else None
 
 
 def resolve_location(headers_location: bytes | str | None, body: bytes) -> str | None:

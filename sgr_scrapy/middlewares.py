@@ -15,8 +15,7 @@ import asyncio
 import logging
 import random
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self
 
@@ -80,11 +79,11 @@ class BackoffRetryMiddleware(RetryMiddleware):
 class _Pace:
     """One download slot's pacing, learnt from the server's 429s.
 
-    Until the first 429 nothing is paced. A 429 blocks the slot for the wait the server asked
-    for and sets the interval between sends to what got through in the last second (the rate
-    the server admits). 429s for requests sent before that adjustment are the same event and
-    change nothing more. Each success then shortens the interval by 0.5%, so a raised limit is
-    found again, at the cost of an occasional 429.
+    Until the first 429 nothing is paced. Each 429 blocks the slot for the wait the server
+    asked for. 429s of requests sent before the last adjustment belong to the same event; a new
+    event sets the interval between sends from what the server admitted since the previous
+    one (it was saturated all along, so that is its rate, burst excluded), a little slower.
+    After a quiet stretch the interval shrinks slowly, so a raised limit is found again.
     """
 
     blocked_until: float = 0.0
@@ -92,7 +91,10 @@ class _Pace:
     next_send: float = 0.0
     adjusted_at: float = 0.0
     first_ok: float = 0.0
-    ok_times: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
+    oks: int = 0
+    window_start: float = 0.0  # start of the measurement since the last event
+    window_oks: int = 0
+    quiet: int = 0  # successes since the last 429
 
     def reserve(self, now: float) -> float:
         """Seconds to wait before this request may be sent (and book its turn)."""
@@ -104,22 +106,32 @@ class _Pace:
 
     def ok(self, now: float) -> None:
         if not self.first_ok:
-            self.first_ok = now
-        self.ok_times.append(now)
-        self.interval *= 0.995
+            self.first_ok = self.window_start = now
+        self.oks += 1
+        self.quiet += 1
+        if self.interval and self.quiet > 200:
+            self.interval *= 0.997
 
     def limited(self, now: float, wait: float, sent_at: float) -> None:
         self.blocked_until = max(self.blocked_until, now + wait)
         self.next_send = max(self.next_send, self.blocked_until)
+        self.quiet = 0
         if sent_at < self.adjusted_at:
             return
-        self.adjusted_at = now
-        window = min(1.0, now - self.first_ok) if self.first_ok else 0.0
-        recent = sum(1 for t in reversed(self.ok_times) if t > now - window) if window else 0
-        if window >= 0.25 and recent >= 3:
-            self.interval = max(self.interval * 1.1, window / recent)
+        admitted = self.oks - self.window_oks
+        elapsed = now - self.window_start
+        if not self.adjusted_at:
+            # The first window began unpaced, with the server's burst allowance still full:
+            # what got through then overstates its rate, so start at half of it.
+            self.interval = 2 * elapsed / admitted if admitted and elapsed > 0 else 0.05
+        elif admitted >= 5 and elapsed >= 0.25:
+            self.interval = 1.07 * elapsed / admitted
         else:
-            self.interval = min(1.0, self.interval * 1.5) if self.interval else 0.05
+            self.interval = min(1.0, self.interval * 1.2)
+        self.adjusted_at = now
+        # The server's bucket was empty at this 429 and will be at the next: what it admits in
+        # between, blocked time included (its bucket refills meanwhile), is its rate.
+        self.window_start, self.window_oks = now, self.oks
 
 
 class RateLimitMiddleware:
@@ -154,11 +166,14 @@ class RateLimitMiddleware:
         if not_before > now:
             await asyncio.sleep(not_before - now)
             now = time.time()
-        wait = self._pace(request).reserve(now)
-        if wait > 0:
+        pace = self._pace(request)
+        while (wait := pace.reserve(now)) > 0:
             self.crawler.stats.inc_value("sgr/throttle/wait_seconds", wait)
             await asyncio.sleep(wait)
-        request.meta[SENT_AT] = now + max(0.0, wait)
+            now = time.time()
+            if now >= pace.blocked_until:
+                break  # else a 429 came in while this one waited: queue again behind it
+        request.meta[SENT_AT] = now
 
     def process_response(self, request: Request, response: Response) -> Request | Response:
         now = time.time()
