@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
 from scrapy import Request, Spider, signals
-from scrapy.exceptions import DontCloseSpider
+from scrapy.exceptions import CloseSpider, DontCloseSpider
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from sgr_scrapy import api
@@ -97,7 +97,8 @@ class HarvestSpider(Spider):
     @property
     def store(self) -> Store:
         pipeline = self.crawler.get_item_pipeline(SQLitePipeline)
-        assert pipeline is not None and pipeline.store is not None
+        if pipeline is None or pipeline.store is None:
+            raise CloseSpider("store_error")  # the pipeline logged why, in one line
         return pipeline.store
 
     # --- start and resume ---
