@@ -79,7 +79,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
 class _Pace:
     """One download slot's pacing, learnt from the server's 429s.
 
-    Until the first 429 nothing is paced. Each 429 blocks the slot for the wait the server
+    Each 429 blocks the slot for the wait the server
     asked for. 429s of requests sent before the last adjustment belong to the same event; a new
     event sets the interval between sends from what the server admitted since the previous
     one (it was saturated all along, so that is its rate, burst excluded), a little slower.
@@ -87,7 +87,10 @@ class _Pace:
     """
 
     blocked_until: float = 0.0
-    interval: float = 0.0  # seconds between sends; 0 until the server first says 429
+    # Seconds between sends. A crawl starts at 50 requests/s and doubles about every 35
+    # successes until unpaced (slow start: a limited server then answers a handful of 429s
+    # instead of one per request in flight); after a 429 the server's rate sets it.
+    interval: float = 0.02
     next_send: float = 0.0
     adjusted_at: float = 0.0
     first_ok: float = 0.0
@@ -109,8 +112,10 @@ class _Pace:
             self.first_ok = self.window_start = now
         self.oks += 1
         self.quiet += 1
-        if self.interval and self.quiet > 200:
-            self.interval *= 0.997
+        if not self.adjusted_at:
+            self.interval = self.interval * 0.98 if self.interval > 0.001 else 0.0
+        elif self.quiet > 300:
+            self.interval *= 0.998
 
     def limited(self, now: float, wait: float, sent_at: float) -> None:
         self.blocked_until = max(self.blocked_until, now + wait)
@@ -121,8 +126,8 @@ class _Pace:
         admitted = self.oks - self.window_oks
         elapsed = now - self.window_start
         if not self.adjusted_at:
-            # The first window began unpaced, with the server's burst allowance still full:
-            # what got through then overstates its rate, so start at half of it.
+            # The first window began with the server's burst allowance still full: what got
+            # through then overstates its rate, so start at half of it.
             self.interval = 2 * elapsed / admitted if admitted and elapsed > 0 else 0.05
         elif admitted >= 5 and elapsed >= 0.25:
             self.interval = 1.07 * elapsed / admitted
