@@ -16,11 +16,14 @@ import sys
 import tempfile
 import threading
 import urllib.request
+from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 from urllib.parse import urlencode
 
 from sgr_scrapy.simulator.world import Truth
+
+_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 class SimulatorStartError(RuntimeError):
@@ -43,8 +46,11 @@ class SimulatorProcess:
         """Start the process and read its startup line."""
         cmd = [sys.executable, "-m", "sgr_scrapy.simulator", "--host", self.host, "--port", "0"]
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
+        # The package must import in the child whatever the caller's working directory.
+        env = os.environ.copy()
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_ROOT, env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
-            [*cmd, *self.args], stdout=subprocess.PIPE, stderr=self._stderr, env=os.environ.copy()
+            [*cmd, *self.args], stdout=subprocess.PIPE, stderr=self._stderr, env=env
         )
         line: list[bytes] = []
         assert self.proc.stdout is not None
