@@ -25,7 +25,7 @@ test: lint
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(PY) -m sgr_scrapy.demo
+	$(PY) -m sgr_scrapy.demo --fresh
 
 bench: $(STAMP)
 	$(PY) -m bench
