@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from sgr_scrapy.simulator.process import SimulatorProcess
+from tests.helpers import ResolveStub
 
 SimulatorFactory = Callable[..., SimulatorProcess]
 
@@ -34,3 +35,17 @@ def default_simulator() -> Iterator[SimulatorProcess]:
     """The default world, no faults, shared by the whole session."""
     with SimulatorProcess() as sim:
         yield sim
+
+
+@pytest.fixture
+def resolve_stub() -> Iterator[Callable[[str], ResolveStub]]:
+    """Stub APIs whose /resolve answers a 302 to a given location; stopped at teardown."""
+    stubs: list[ResolveStub] = []
+
+    def start(location: str) -> ResolveStub:
+        stubs.append(ResolveStub(location))
+        return stubs[-1]
+
+    yield start
+    for stub in stubs:
+        stub.close()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +151,51 @@ def assert_matches_truth(db: Path, truth: Any) -> None:
             f"{name}: {len(missing)} missing (e.g. {sorted(missing)[:3]}), "
             f"{len(extra)} extra (e.g. {sorted(extra)[:3]})"
         )
+
+
+class _ResolveStubHandler(BaseHTTPRequestHandler):
+    """/resolve answers a 302 to `location` ({origin}: the stub's own); anything else a 404."""
+
+    location: str
+    seen: list[tuple[str, str | None]]  # (path, Authorization header)
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        if self.path.startswith("/resolve?"):
+            host, port = self.server.server_address[:2]
+            location = self.location.replace("{origin}", f"http://{host}:{port}")
+            body = json.dumps({"status": "302 - Found", "location": location}).encode()
+            self.send_response(302)
+            self.send_header("Location", location)
+        else:
+            body = b'{"errors":[{"error_message":"404 - Not Found"}]}'
+            self.send_response(404)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+
+class ResolveStub:
+    """A stub API whose /resolve points wherever a test needs (a user, another host)."""
+
+    def __init__(self, location: str) -> None:
+        self.seen: list[tuple[str, str | None]] = []
+        attrs = {"location": location, "seen": self.seen}
+        handler = type("Handler", (_ResolveStubHandler,), attrs)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.api_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def paths(self) -> list[str]:
+        return [path for path, _ in self.seen]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)

@@ -8,15 +8,11 @@ stop the harvest with exit status 1, one ERROR log line and one `error:` line in
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -301,53 +297,13 @@ def test_unknown_track_is_one_error_line_and_stores_nothing(simulator, tmp_path:
     assert sim.stats()["requests"] == {"resolve": {"404": 1}}
 
 
-class _ResolveToUser(BaseHTTPRequestHandler):
-    """An API whose /resolve says the URL is a user; every other route is a 404."""
-
-    seen: list[str]
-
-    def do_GET(self) -> None:
-        self.seen.append(self.path)
-        if self.path.startswith("/resolve?"):
-            host, port = self.server.server_address[:2]
-            location = f"http://{host}:{port}/users/4242"
-            body = json.dumps({"status": "302 - Found", "location": location}).encode()
-            self.send_response(302)
-            self.send_header("Location", location)
-        else:
-            body = b'{"errors":[{"error_message":"404 - Not Found"}]}'
-            self.send_response(404)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def user_resolving_api() -> Iterator[tuple[str, list[str]]]:
-    """(api_url, paths requested) of a stub API that resolves every URL to a user."""
-    seen: list[str] = []
-    handler = type("Handler", (_ResolveToUser,), {"seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
-
-
 def test_track_shaped_url_that_resolves_to_a_user_is_one_error_line(
-    simulator, tmp_path: Path, user_resolving_api: tuple[str, list[str]]
+    simulator, tmp_path: Path, resolve_stub: Any
 ) -> None:
     # The simulator resolves only one-segment URLs to users, and those never pass the syntax
     # check; a stub API answers /resolve with a user for a track-shaped URL.
-    api_url, seen = user_resolving_api
+    stub = resolve_stub("{origin}/users/4242")
+    api_url = stub.api_url
     sim = simulator(*SMALL)
     db = tmp_path / "tracks.db"
     make_existing_db(db)
@@ -357,8 +313,7 @@ def test_track_shaped_url_that_resolves_to_a_user_is_one_error_line(
     result = run_harvest(sim, db, url=url, env=env)
     line = assert_runtime_error(result, url, "a user", "not a track")
     assert "track URL" in line
-    assert seen and all(path.startswith("/resolve?") for path in seen), seen
-    assert len(seen) == 1, seen
+    assert len(stub.paths) == 1 and stub.paths[0].startswith("/resolve?"), stub.paths
     assert table_contents(db, skip=("harvest_runs",)) == before
 
 

@@ -16,10 +16,7 @@ import shutil
 import stat
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -148,58 +145,12 @@ def test_internal_host_next_href_is_moved_onto_the_api_host(simulator, tmp_path:
     assert_matches_truth(db, sim.truth())
 
 
-class _ResolveOffHost(BaseHTTPRequestHandler):
-    """An API whose /resolve points at another host (`target`); every other route is a 404."""
-
-    target: str
-    seen: list[tuple[str, str | None]]
-
-    def do_GET(self) -> None:
-        self.seen.append((self.path, self.headers.get("Authorization")))
-        if self.path.startswith("/resolve?"):
-            body = json.dumps({"status": "302 - Found", "location": self.target}).encode()
-            self.send_response(302)
-            self.send_header("Location", self.target)
-        else:
-            body = b'{"errors":[{"error_message":"404 - Not Found"}]}'
-            self.send_response(404)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def off_host_resolver() -> Iterator[Any]:
-    """Start a stub API whose /resolve redirects to `target`; returns (api_url, seen)."""
-    servers: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
-
-    def start(target: str) -> tuple[str, list[tuple[str, str | None]]]:
-        seen: list[tuple[str, str | None]] = []
-        handler = type("Handler", (_ResolveOffHost,), {"target": target, "seen": seen})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{server.server_address[1]}", seen
-
-    try:
-        yield start
-    finally:
-        for server, thread in servers:
-            server.shutdown()
-            server.server_close()
-            thread.join(10)
-
-
 def test_resolve_redirect_to_another_host_is_not_followed(
-    simulator, tmp_path: Path, off_host_resolver: Any
+    simulator, tmp_path: Path, resolve_stub: Any
 ) -> None:
     sim = simulator(*SMALL)
-    api_url, seen = off_host_resolver(sim.info["foreign_url"] + "/tracks/2246000002")
+    stub = resolve_stub(sim.info["foreign_url"] + "/tracks/2246000002")
+    api_url = stub.api_url
     db = tmp_path / "tracks.db"
     result = run_harvest(sim, db, env=harvest_env(sim, SOUNDCLOUD_API_URL=api_url))
     assert result.returncode == 1, result.output
@@ -207,7 +158,7 @@ def test_resolve_redirect_to_another_host_is_not_followed(
     stats = sim.stats()
     assert stats["foreign_requests"] == 0
     assert stats["foreign_authorization_headers"] == 0
-    assert [path for path, _ in seen if not path.startswith("/resolve?")] == []
+    assert [path for path in stub.paths if not path.startswith("/resolve?")] == []
 
 
 # --- the token never lands in logs, the database or JOBDIR -----------------------------------
