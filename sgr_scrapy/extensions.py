@@ -81,8 +81,9 @@ class HarvestReport:
             f"tracks {self._stat('sgr/rows/tracks')}, "
             f"engagements {self._stat('sgr/rows/engagements')}, requests {requests} "
             f"({rate:.1f}/s), 429 waits {self._stat('sgr/rate_limit/responses')}, "
-            f"retries {self._stat('retry/count')}, failed pages {self._stat('sgr/pages_failed')}"
-            f", ETA {eta}"
+            f"retries {self._stat('retry/count')}, token refreshes "
+            f"{self._stat('sgr/auth/renewals')}, failed pages {self._stat('sgr/pages_failed')}, "
+            f"lists incomplete {self._stat('sgr/lists/incomplete')}, ETA {eta}"
         )
         if self.tty:
             done = users_done / users_total if users_total else 0.0

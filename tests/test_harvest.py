@@ -145,3 +145,16 @@ def test_default_world_harvest_matches_truth(simulator, tmp_path: Path) -> None:
     result = run_harvest(sim, db, timeout=600)
     assert result.returncode == 0, result.output
     assert_matches_truth(db, sim.truth())
+
+
+def test_progress_lines_report_phase_counts_and_eta(simulator, tmp_path: Path) -> None:
+    sim = simulator(*SMALL, "--latency-ms", "20")
+    db = tmp_path / "tracks.db"
+    result = run_harvest(sim, db, settings={"SGR_PROGRESS_INTERVAL": "0.3"})
+    assert result.returncode == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if "ETA" in line]
+    assert lines, result.stderr
+    for word in ("users", "tracks", "engagements", "requests", "429 waits", "retries"):
+        assert word in lines[-1]
+    assert any(phase in result.stderr for phase in ("social spill:", "user depth:"))
+    assert "token refreshes" in lines[-1] and "lists incomplete" in lines[-1]
