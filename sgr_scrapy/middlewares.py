@@ -40,6 +40,26 @@ NOT_BEFORE = "sgr_not_before"  # request meta: epoch seconds before which it mus
 SENT_AT = "sgr_sent_at"  # request meta: when the rate limiter let it go
 
 
+class StoppingError(IgnoreRequest):
+    """Raised by RateLimitMiddleware for a request still waiting when the crawl stops.
+
+    Its list keeps its last committed position, so the next run asks for the page again.
+    """
+
+
+async def wait_unless_stopping(crawler: Crawler, seconds: float) -> None:
+    """Sleep without blocking the reactor, but give up as soon as the crawl is stopping.
+
+    A graceful stop waits for every request in progress, and a request waiting out a long
+    429 or back-off is in progress: without this, Ctrl-C would take as long as the wait.
+    """
+    deadline = time.time() + seconds
+    while (left := deadline - time.time()) > 0:
+        if not crawler.crawling or crawler.stats.get_value("sgr/stopping"):
+            raise StoppingError("the crawl is stopping")
+        await asyncio.sleep(min(left, 0.25))
+
+
 def _jitter(seconds: float) -> float:
     return seconds * random.uniform(0.5, 1.5)
 
@@ -169,12 +189,12 @@ class RateLimitMiddleware:
         not_before = request.meta.get(NOT_BEFORE, 0.0)
         now = time.time()
         if not_before > now:
-            await asyncio.sleep(not_before - now)
+            await wait_unless_stopping(self.crawler, not_before - now)
             now = time.time()
         pace = self._pace(request)
         while (wait := pace.reserve(now)) > 0:
             self.crawler.stats.inc_value("sgr/throttle/wait_seconds", wait)
-            await asyncio.sleep(wait)
+            await wait_unless_stopping(self.crawler, wait)
             now = time.time()
             if now >= pace.blocked_until:
                 break  # else a 429 came in while this one waited: queue again behind it
@@ -200,6 +220,7 @@ class RateLimitMiddleware:
                 "Rerun the same command after that to resume.",
                 {"wait": wait},
             )
+            self.crawler.stats.set_value("sgr/stopping", "rate_limited")
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="rate_limited"))
             raise IgnoreRequest("rate limited beyond SGR_MAX_RATE_LIMIT_WAIT")
         pace.limited(now, wait, request.meta.get(SENT_AT, now))
@@ -306,6 +327,7 @@ class AuthMiddleware:
                     if isinstance(errors, list):
                         errors.append(self.error)
                     logger.error("%(error)s", {"error": exc})
+                    self.crawler.stats.set_value("sgr/stopping", "auth_error")
                     deferred_from_coro(self.crawler.engine.close_spider_async(reason="auth_error"))
                 raise AuthError(str(exc)) from None
             self.crawler.stats.inc_value("sgr/auth/renewals")

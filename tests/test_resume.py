@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,24 @@ def test_three_kills_at_random_moments_still_end_with_the_truth(simulator, tmp_p
     result = run_harvest(sim, db)
     assert result.returncode == 0, result.output
     assert_matches_truth(db, sim.truth())
+
+
+def test_ctrl_c_during_long_back_off_stops_promptly_and_loses_nothing(
+    simulator, tmp_path: Path
+) -> None:
+    flaky = simulator(*WORLD, "--fail-every", "5")
+    db = tmp_path / "tracks.db"
+    # Retries wait 30-90 s: a graceful stop must not wait for them.
+    proc = start_harvest(flaky, db, settings={"SGR_BACKOFF_BASE": "60"})
+    wait_for_rows(db, "user_engagements", 200)
+    time.sleep(1)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    assert time.monotonic() - started < 30
+    log = db.with_suffix(".log").read_text()
+    assert "Traceback" not in log and "page failed" not in log
+    healthy = simulator(*WORLD)
+    result = run_harvest(healthy, db)
+    assert result.returncode == 0, result.output
+    assert_matches_truth(db, healthy.truth())

@@ -44,7 +44,7 @@ from sgr_scrapy.items import (
     Page,
     Seed,
 )
-from sgr_scrapy.middlewares import AuthError, backoff_retry
+from sgr_scrapy.middlewares import AuthError, StoppingError, backoff_retry
 from sgr_scrapy.pipelines import SQLitePipeline
 from sgr_scrapy.preflight import KNOWN_ARGUMENTS
 
@@ -285,8 +285,8 @@ class HarvestSpider(Spider):
         logger.error(line)
 
     def on_seed_error(self, failure: Failure) -> None:
-        if failure.check(AuthError):
-            return  # reported once by AuthMiddleware; the crawl is stopping
+        if failure.check(AuthError, StoppingError):
+            return  # the crawl is stopping (an auth error is reported once, by its middleware)
         request = failure.request
         self._seed_error(request.cb_kwargs["seed_url"], _failure_reason(failure))
 
@@ -387,8 +387,8 @@ class HarvestSpider(Spider):
     def on_list_error(self, failure: Failure) -> Iterator[Any]:
         request = failure.request
         live = self.live.get(request.cb_kwargs["key"])
-        if live is None or failure.check(AuthError):
-            return  # an auth failure stops the crawl; the list stays pending for the rerun
+        if live is None or failure.check(AuthError, StoppingError):
+            return  # the crawl is stopping; the list keeps its last committed position
         if failure.check(HttpError) and failure.value.response.status == 404:
             # The user or track is gone: there is nothing more to read, now or later.
             live.progress.status, live.progress.next_url = DONE, None
