@@ -222,7 +222,7 @@ class RateLimitMiddleware:
             )
             self.crawler.stats.set_value("sgr/stopping", "rate_limited")
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="rate_limited"))
-            raise IgnoreRequest("rate limited beyond SGR_MAX_RATE_LIMIT_WAIT")
+            raise StoppingError("rate limited beyond SGR_MAX_RATE_LIMIT_WAIT")
         pace.limited(now, wait, request.meta.get(SENT_AT, now))
         interval = pace.interval
         if now - self.last_log >= 10:

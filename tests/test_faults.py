@@ -197,3 +197,19 @@ def test_chaos_everything_at_once_with_three_kills_ends_with_the_truth(
     result = run_harvest(sim, db, env=env, settings=FAST_BACKOFF, timeout=600)
     assert result.returncode == 0, result.output
     assert_matches_truth(db, sim.truth())
+
+
+def test_rate_limit_longer_than_allowed_stops_cleanly_and_resumes(
+    simulator, tmp_path: Path
+) -> None:
+    limited = simulator(*SMALL, "--rate-limit", "5", "--rate-burst", "3")
+    db = tmp_path / "tracks.db"
+    first = run_harvest(limited, db, settings={"SGR_MAX_RATE_LIMIT_WAIT": "0.01"})
+    assert first.returncode == 1, first.output
+    assert "DEEP HARVEST STOPPED (rate_limited)" in first.stdout
+    assert "(0 pages failed)" in first.stdout
+    assert "Traceback" not in first.output
+    assert "Rerun the same command" in first.stderr
+    result = run_harvest(simulator(*SMALL), db)
+    assert result.returncode == 0, result.output
+    assert_matches_truth(db, limited.truth())
