@@ -90,6 +90,7 @@ class TokenSource:
         self.margin = EXPIRY_MARGIN
         self.refresh_token = credentials.refresh_token
         self.generation = 0  # bumped on every new token: tells stale 401s from fresh ones
+        self.last_status = 0  # of the last token request
         self.renewals = 0
         if not self.token:
             self._load_cache()
@@ -113,10 +114,7 @@ class TokenSource:
         if data is None:
             data = await self._grant(post, {"grant_type": "client_credentials"})
         if data is None:
-            raise CredentialsError(
-                "the token endpoint refused SOUNDCLOUD_CLIENT_ID/SOUNDCLOUD_CLIENT_SECRET; "
-                "check them in .env"
-            )
+            raise CredentialsError(self._grant_failure())
         self.token = data["access_token"]
         expires_in = data.get("expires_in")
         if isinstance(expires_in, int | float) and expires_in > 0:
@@ -138,6 +136,7 @@ class TokenSource:
             "Accept": "application/json; charset=utf-8",
         }
         status, body = await post(creds.token_url, headers, urlencode(form).encode())
+        self.last_status = status
         if status != 200:
             return None
         try:
@@ -147,6 +146,23 @@ class TokenSource:
         if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
             return None
         return data
+
+    def _grant_failure(self) -> str:
+        """One line on why no token could be had, by what the token endpoint last answered."""
+        url, status = self.credentials.token_url, self.last_status
+        if status in (400, 401, 403):
+            return (
+                "the token endpoint refused SOUNDCLOUD_CLIENT_ID/SOUNDCLOUD_CLIENT_SECRET; "
+                "check them in .env"
+            )
+        if status == 0:
+            return f"cannot reach the token endpoint {url}; check SOUNDCLOUD_TOKEN_URL"
+        if status == 429:
+            return (
+                f"the token endpoint {url} is rate limiting token requests (429); "
+                "try again in an hour"
+            )
+        return f"the token endpoint {url} answered HTTP {status}; try again later"
 
     def _load_cache(self) -> None:
         if self.cache_path is None or not self.cache_path.is_file():

@@ -213,3 +213,16 @@ def test_rate_limit_longer_than_allowed_stops_cleanly_and_resumes(
     result = run_harvest(simulator(*SMALL), db)
     assert result.returncode == 0, result.output
     assert_matches_truth(db, limited.truth())
+
+
+def test_unreachable_token_endpoint_is_one_line_naming_the_setting(
+    simulator, tmp_path: Path
+) -> None:
+    sim = simulator(*SMALL)
+    env = client_env(sim)
+    env["SOUNDCLOUD_TOKEN_URL"] = "http://127.0.0.1:9/oauth/token"  # discard port: refused
+    result = run_harvest(sim, tmp_path / "tracks.db", env=env)
+    assert result.returncode == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if " ERROR: " in line]
+    assert len(errors) == 1 and "SOUNDCLOUD_TOKEN_URL" in errors[0], errors
+    assert "Traceback" not in result.output
