@@ -165,16 +165,6 @@ def test_repeating_next_href_stops_that_list_and_says_so(simulator, tmp_path: Pa
     assert f"{incomplete} incomplete" in result.stdout
 
 
-def test_foreign_next_href_is_never_followed(simulator, tmp_path: Path) -> None:
-    sim = simulator(*PAGED, "--foreign-next-href-rate", "0.3")
-    db = tmp_path / "tracks.db"
-    result = run_harvest(sim, db)
-    assert result.returncode == 3, result.output
-    stats = sim.stats()
-    assert stats["foreign_requests"] == 0 and stats["foreign_authorization_headers"] == 0
-    assert "foreign host" in result.stderr
-
-
 def test_chaos_everything_at_once_with_three_kills_ends_with_the_truth(
     simulator, tmp_path: Path
 ) -> None:

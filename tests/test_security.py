@@ -129,6 +129,7 @@ def test_foreign_next_href_is_never_requested(simulator, tmp_path: Path) -> None
     assert stats["foreign_authorization_headers"] == 0
     # The lists cut short by a foreign next_href are reported, not silently complete.
     assert result.returncode == 3, result.output
+    assert "next_href on a foreign host" in result.stderr
     assert "Traceback" not in result.output
 
 
