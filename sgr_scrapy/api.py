@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import ParseResult, SplitResult, urlencode, urlsplit, urlunsplit
 
 import orjson
 
@@ -34,9 +34,9 @@ class ApiError(ValueError):
     """Raised by the parsers here when a response is not what the API documents."""
 
 
-def origin(url: str) -> str:
-    """`scheme://host:port` of a URL, lower-cased, with the default port made explicit."""
-    parts = urlsplit(url)
+def origin(url: str | SplitResult | ParseResult) -> str:
+    """`scheme://host:port` of a URL (or an already split one), lower-cased, port explicit."""
+    parts = urlsplit(url) if isinstance(url, str) else url
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
 

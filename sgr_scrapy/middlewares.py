@@ -286,7 +286,7 @@ class AuthMiddleware:
     async def process_request(self, request: Request) -> None:
         if request.meta.get("sgr_token_request"):
             return
-        if origin(request.url) != self.api_origin:
+        if origin(urlparse_cached(request)) != self.api_origin:
             # Never to another host, whatever a next_href or a redirect says.
             if request.headers.pop(b"Authorization", None) is not None:
                 self.crawler.stats.inc_value("sgr/auth/stripped")
@@ -300,7 +300,7 @@ class AuthMiddleware:
         if request.meta.get("sgr_token_request"):
             return response
         request.headers.pop(b"Authorization", None)
-        if response.status != 401 or origin(request.url) != self.api_origin:
+        if response.status != 401 or origin(urlparse_cached(request)) != self.api_origin:
             return response
         tries = request.meta.get("sgr_auth_retries", 0)
         if tries >= 2:

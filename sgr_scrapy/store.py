@@ -279,6 +279,7 @@ _NEW_LIST_SQL = (
     f"VALUES ({', '.join('?' for _ in _LIST_FIELDS)}, {_NOW})"
 )
 _CLEAR_FAILED_SQL = 'DELETE FROM "harvest_failed_pages" WHERE "list_key" = ?'
+_FAILED_LISTS_SQL = 'SELECT DISTINCT "list_key" FROM "harvest_failed_pages"'
 _FAILED_SQL = (
     'INSERT INTO "harvest_failed_pages" ("list_key", "url", "reason", "attempts", "updated_at") '
     f"VALUES (?, ?, ?, 1, {_NOW}) "
@@ -364,6 +365,9 @@ class Store:
         self.path = path
         self._lock_fd = lock_fd
         self.dropped = 0  # rows refused by write() because their key was None
+        # Lists with a row in harvest_failed_pages: only those need clearing when they advance,
+        # so the common page costs no DELETE.
+        self._failed_lists: set[str] = set()
 
     # -- opening, migrating, closing ------------------------------------------------------
 
@@ -397,6 +401,7 @@ class Store:
         except BaseException:
             store.close()
             raise
+        store._failed_lists = {row[0] for row in conn.execute(_FAILED_LISTS_SQL)}
         return store
 
     @staticmethod
@@ -500,6 +505,8 @@ class Store:
             + len(engagements) - len(kept_engagements)
         )  # fmt: skip
         conn = self.conn
+        cleared: set[str] = set()
+        added: set[str] = set()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -513,11 +520,13 @@ class Store:
                 if progress is not None:
                     conn.execute(_LIST_PROGRESS_SQL, _get_list(progress))
                     # A list that advanced past its failed page has no failed page any more.
-                    if progress.status != FAILED:
+                    if progress.status != FAILED and progress.list_key in self._failed_lists:
                         conn.execute(_CLEAR_FAILED_SQL, (progress.list_key,))
+                        cleared.add(progress.list_key)
                 if page.failed is not None:
                     failed = page.failed
                     conn.execute(_FAILED_SQL, (failed.list_key, failed.url, failed.reason))
+                    added.add(failed.list_key)
                 if page.new_lists:
                     conn.executemany(_NEW_LIST_SQL, map(_get_list, page.new_lists))
                 if page.seed is not None:
@@ -530,6 +539,7 @@ class Store:
                 raise self._write_error(exc) from exc
             raise
         self.dropped += dropped
+        self._failed_lists = (self._failed_lists - cleared) | added
 
     def _write_error(self, exc: sqlite3.OperationalError) -> Exception:
         message = str(exc)

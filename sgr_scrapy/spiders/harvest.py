@@ -85,6 +85,7 @@ class HarvestSpider(Spider):
         self.written_users: set[int] = set()
         self.errors: list[str] = []  # one line each, for the summary and the exit status
         self.incomplete = False  # set on close: lists left failed, incomplete or unfinished
+        self._store: Store | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -104,7 +105,7 @@ class HarvestSpider(Spider):
     # --- start and resume ---
 
     async def start(self) -> AsyncIterator[Request]:
-        store = self.store
+        store = self._store = self.store  # looked up once; _pump runs for every list
         known_seeds = {} if self.args.refresh else store.seeds()
         if not self.args.refresh:
             self._restore(store)
@@ -169,7 +170,7 @@ class HarvestSpider(Spider):
             progress = self.frontier.popleft()
             taken: set[int] = set()
             if progress.pages or progress.status != PENDING:
-                taken = self.store.taken_ids(progress)
+                taken = self._store.taken_ids(progress)
             progress.status = PENDING
             progress.error = None
             live = LiveList(progress, taken)
