@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Self
 
 from scrapy import signals
 from scrapy.exceptions import CloseSpider
+from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task
 
 from sgr_scrapy.items import Page
@@ -40,6 +41,7 @@ class SQLitePipeline:
         self.last_flush = time.monotonic()
         self._timer: task.LoopingCall | None = None
         self.summary: dict[str, object] = {}
+        self.write_error: str | None = None  # a failed commit stops all further writes
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -74,9 +76,18 @@ class SQLitePipeline:
     def flush(self) -> None:
         pages, self.buffer, self.buffered_rows = self.buffer, [], 0
         self.last_flush = time.monotonic()
-        if not pages or self.store is None:
+        if not pages or self.store is None or self.write_error:
             return
-        self.store.write(pages)
+        try:
+            self.store.write(pages)
+        except StoreError as exc:
+            # Disk full, say: one line, and stop. The batch was rolled back whole, so its
+            # pages are simply fetched again by the next run.
+            self.write_error = str(exc)
+            logger.error("%(error)s", {"error": exc})
+            self.crawler.stats.set_value("sgr/store_error", self.write_error)
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_error"))
+            return
         stats = self.crawler.stats
         stats.inc_value("sgr/commits")
         stats.inc_value("sgr/pages_committed", sum(1 for p in pages if p.progress is not None))
