@@ -95,20 +95,28 @@ def rebase(url: str, api_url: str) -> str:
     return urlunsplit((api.scheme, api.netloc, parts.path, parts.query, ""))
 
 
-def classify_next(next_href: Any, api_url: str) -> tuple[str, str | None]:
+def classify_next(
+    next_href: Any, api_url: str, page_url: str | None = None
+) -> tuple[str, str | None]:
     """Decide what to do with a page's next_href.
 
     Returns ("end", None) for null, absent, empty or non-string; ("follow", url) for a URL on
-    the API origin or on SoundCloud's internal host (rewritten); ("foreign", url) otherwise.
+    the API origin; ("moved", url) for one on SoundCloud's internal host, or on any other host
+    but with the path of `page_url` (the list being read), moved onto the API origin with its
+    path and query; ("foreign", url) otherwise. The token is only ever sent to the API origin,
+    so a moved URL is asked of the API itself, never of the host it named.
     """
     if not isinstance(next_href, str) or not next_href.strip():
         return "end", None
     url = next_href.strip()
-    host = (urlsplit(url).hostname or "").lower()
-    if host in INTERNAL_HOSTS:
-        return "follow", rebase(url, api_url)
-    if origin(url) == origin(api_url):
+    parts = urlsplit(url)
+    if origin(parts) == origin(api_url):
         return "follow", url
+    host = (parts.hostname or "").lower()
+    if parts.scheme in ("http", "https") and (
+        host in INTERNAL_HOSTS or (page_url is not None and parts.path == urlsplit(page_url).path)
+    ):
+        return "moved", rebase(url, api_url)
     return "foreign", url
 
 
@@ -153,7 +161,10 @@ def object_id(obj: Any) -> int | None:
 
 
 def parse_tags(tag_list: Any) -> list[str]:
-    """`electronic "deep house" a:b=c` → ["electronic", "deep house", "a:b=c"]."""
+    """`electronic "deep house" a:b=c` → ["electronic", "deep house", "a:b=c"].
+
+    Every tag, machine tags included: `split_machine_tags` sets those apart.
+    """
     if not isinstance(tag_list, str):
         return []
     tags = []
@@ -162,6 +173,29 @@ def parse_tags(tag_list: Any) -> list[str]:
         if tag:
             tags.append(tag)
     return tags
+
+
+# namespace:key=value (Flickr's machine tags, which SoundCloud adopted): a namespace that starts
+# with a letter, a key, both of ASCII letters, digits, `_`, `.`, `-`; the value is everything
+# after the first `=` and may not be empty.
+_MACHINE_TAG_RE = re.compile(r"([A-Za-z][A-Za-z0-9_.-]*:[A-Za-z0-9_.-]+)=(.+)", re.DOTALL)
+
+
+def split_machine_tags(tags: list[str]) -> tuple[list[str], dict[str, str]]:
+    """(user tags, {"namespace:key": value}) from `parse_tags`'s list.
+
+    A tag that is not a whole `namespace:key=value` (`dj:mix`, `:x=1`, `a:b=`) stays a user
+    tag, verbatim. When a key repeats, its last value wins (raw_json's tag_list keeps all).
+    """
+    user_tags: list[str] = []
+    machine_tags: dict[str, str] = {}
+    for tag in tags:
+        match = _MACHINE_TAG_RE.fullmatch(tag) if "=" in tag else None
+        if match:
+            machine_tags[match.group(1)] = match.group(2)
+        else:
+            user_tags.append(tag)
+    return user_tags, machine_tags
 
 
 def parse_date(value: Any) -> str | None:
@@ -216,6 +250,7 @@ def track_rows(
     likes = obj.get("favoritings_count")
     if likes is None:
         likes = obj.get("likes_count")
+    user_tags, machine_tags = split_machine_tags(parse_tags(obj.get("tag_list")))
     track = Track(
         track_id=track_id,
         urn=_str(obj.get("urn")),
@@ -223,7 +258,8 @@ def track_rows(
         artist_id=artist_id,
         artist_name=_str(artist.get("username")) if isinstance(artist, dict) else None,
         genre=_str(obj.get("genre")),
-        tags=orjson.dumps(parse_tags(obj.get("tag_list"))).decode(),
+        tags=orjson.dumps(user_tags).decode(),
+        machine_tags=orjson.dumps(machine_tags).decode(),
         duration_ms=_int(obj.get("duration")),
         playback_count=_int(obj.get("playback_count")),
         like_count=_int(likes),

@@ -15,6 +15,7 @@ from scrapy import signals
 from twisted.internet import task
 
 from sgr_scrapy.items import CAPPED, DONE, FAILED, INCOMPLETE, LIKES, PENDING
+from sgr_scrapy.outcome import Outcome, RunFacts, judge
 from sgr_scrapy.pipelines import SQLitePipeline
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ class HarvestReport:
         self.started = time.monotonic()
         self._timer: task.LoopingCall | None = None
         self._last: tuple[float, int, int] = (self.started, 0, 0)  # time, requests, users done
+        self.before: tuple[dict[str, int], dict[str, int]] = ({}, {})  # tables, engagements
+        self.outcome: Outcome | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -43,6 +46,10 @@ class HarvestReport:
 
     def spider_opened(self, spider: Spider) -> None:
         self.started = time.monotonic()
+        pipeline = self.crawler.get_item_pipeline(SQLitePipeline)
+        if pipeline is not None and pipeline.store is not None:
+            # The database's totals before this run, to tell this run's new rows apart.
+            self.before = (pipeline.store.table_counts(), pipeline.store.engagement_counts())
         self._last = (self.started, 0, 0)
         period = 1.0 if self.tty else self.interval
         if period > 0:
@@ -94,55 +101,105 @@ class HarvestReport:
             logger.info("%(line)s", {"line": line})
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
+        self.finish(reason)
+
+    def finish(self, reason: str) -> Outcome:
+        """Judge the run, print the summary once, and keep the outcome for the exit status."""
+        if self.outcome is not None:
+            return self.outcome
         if self._timer is not None and self._timer.running:
             self._timer.stop()
         if self.tty:
             sys.stderr.write("\n")
+        spider = self.crawler.spider
         pipeline = self.crawler.get_item_pipeline(SQLitePipeline)
         summary: dict[str, Any] = pipeline.summary if pipeline is not None else {}
-        sys.stdout.write(self.render(summary, reason, getattr(spider, "errors", [])))
+        mine = getattr(spider, "lists", {})
+        failed = [p for p in summary.get("failed_pages", []) if p.list_key in mine]
+        stop_detail = self.crawler.stats.get_value(
+            "sgr/auth/error"
+        ) or self.crawler.stats.get_value("sgr/store_error")
+        facts = RunFacts(
+            finish_reason=reason,
+            seeds_ok=len(set(getattr(spider, "seed_tracks", {}).values())),
+            seed_errors=tuple(getattr(spider, "errors", ())),
+            lists=spider.list_statuses() if hasattr(spider, "list_statuses") else {},
+            failed_pages=len(failed),
+            pages=self._stat("sgr/pages"),
+            stop_detail=str(stop_detail) if stop_detail else None,
+        )
+        self.outcome = judge(facts)
+        sys.stdout.write(self.render(summary, facts, self.outcome, failed))
         sys.stdout.flush()
+        return self.outcome
 
-    def render(self, summary: dict[str, Any], reason: str, errors: list[str]) -> str:
+    def render(
+        self, summary: dict[str, Any], facts: RunFacts, outcome: Outcome, failed: list[Any]
+    ) -> str:
         elapsed = time.monotonic() - self.started
         tables: dict[str, int] = summary.get("tables", {})
         engagements: dict[str, int] = summary.get("engagements", {})
-        lists: dict[str, int] = summary.get("lists", {})
-        failed = summary.get("failed_pages", [])
-        tracks_run = self._stat("sgr/rows/tracks")
-        complete = reason == "finished" and not errors and not failed
-        complete = complete and not lists.get(PENDING) and not lists.get(INCOMPLETE)
-        title = "DEEP HARVEST COMPLETE" if complete else f"DEEP HARVEST STOPPED ({reason})"
-        out = [
+        before_tables, before_engagements = self.before
+        lists = facts.lists
+
+        def new(count: int, was: int) -> str:
+            return f"{max(0, count - was):,}"
+
+        spider = self.crawler.spider
+        aliases = getattr(spider, "aliases", [])
+        seeds = f"{facts.seeds_ok} track{'s' if facts.seeds_ok != 1 else ''}"
+        if aliases:
+            seeds += f" ({len(aliases)} more URL{'s' if len(aliases) > 1 else ''} named the same)"
+        out = ["", RULE, outcome.heading, RULE]
+        out += [f"  {line}" for line in outcome.why]
+        out += [
             "",
-            RULE,
-            title,
-            RULE,
+            "THIS RUN",
             f"Total time:        {elapsed:.1f} s",
-            f"Tracks:            {tables.get('tracks', 0):,}",
-            f"Users:             {tables.get('users', 0):,}",
-            f"Likes:             {engagements.get('like', 0):,}",
-            f"Reposts:           {engagements.get('repost', 0):,}",
+            f"Seeds:             {seeds}",
+            f"New tracks:        {new(tables.get('tracks', 0), before_tables.get('tracks', 0))}",
+            f"New users:         {new(tables.get('users', 0), before_tables.get('users', 0))}",
+            f"New likes:         "
+            f"{new(engagements.get('like', 0), before_engagements.get('like', 0))}",
+            f"New reposts:       "
+            f"{new(engagements.get('repost', 0), before_engagements.get('repost', 0))}",
             f"API calls:         {self._stat('downloader/request_count'):,}",
-            f"Tracks/s:          {tracks_run / elapsed if elapsed else 0:,.1f}",
+            f"Tracks/s:          {self._stat('sgr/rows/tracks') / elapsed if elapsed else 0:,.1f}",
             f"Retries:           {self._stat('retry/count')}",
             f"Rate-limit waits:  {self._stat('sgr/rate_limit/responses')} "
             f"({self.crawler.stats.get_value('sgr/rate_limit/wait_seconds', 0):.1f} s)",
             f"Token refreshes:   {self._stat('sgr/auth/renewals')}",
             (
-                f"Completeness:      {lists.get(DONE, 0)} lists read to the end, "
-                f"{lists.get(CAPPED, 0)} stopped by a cap, {lists.get(PENDING, 0)} unfinished, "
-                f"{lists.get(INCOMPLETE, 0)} incomplete, {lists.get(FAILED, 0)} with a failed "
-                f"page ({len(failed)} pages failed)"
+                f"Completeness:      {lists.get(DONE, 0):,} lists read to the end, "
+                f"{lists.get(CAPPED, 0):,} stopped by a cap, {lists.get(PENDING, 0):,} unfinished, "
+                f"{lists.get(INCOMPLETE, 0):,} incomplete, {lists.get(FAILED, 0):,} with a failed "
+                f"page ({len(failed):,} pages failed)"
             ),
         ]
+        for alias, first in aliases:
+            out.append(f"  alias: {alias} is the same track as {first}")
         reasons: dict[str, int] = {}
         for page in failed:
             reasons[page.reason] = reasons.get(page.reason, 0) + 1
         out += [f"  failed: {n} x {why}" for why, n in sorted(reasons.items())]
-        out += [f"  error: {line}" for line in errors]
-        if not complete:
-            out.append("  Rerun the same command to resume: finished lists are not fetched again.")
+        if outcome.rerun:
+            out.append(f"  {outcome.rerun}")
+        db_lists: dict[str, int] = summary.get("lists", {})
+        others = sum(db_lists.get(s, 0) for s in (PENDING, FAILED, INCOMPLETE))
+        others -= sum(lists.get(s, 0) for s in (PENDING, FAILED, INCOMPLETE))
+        out += [
+            "",
+            "DATABASE TOTALS",
+            f"Tracks:            {tables.get('tracks', 0):,}",
+            f"Users:             {tables.get('users', 0):,}",
+            f"Likes:             {engagements.get('like', 0):,}",
+            f"Reposts:           {engagements.get('repost', 0):,}",
+        ]
+        if others > 0:
+            out.append(
+                f"Other seeds:       {others:,} unfinished lists of seeds not in this run "
+                "(they resume when their seed is harvested again)"
+            )
         out += ["", "DATABASE STATISTICS", RULE]
         out += [f"  {name:<22} {count:>12,}" for name, count in tables.items()]
         out += [RULE, ""]

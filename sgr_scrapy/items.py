@@ -38,7 +38,8 @@ class Track:
     artist_id: int | None
     artist_name: str | None
     genre: str | None
-    tags: str  # JSON array of strings
+    tags: str  # JSON array of the user's tags
+    machine_tags: str  # JSON object of machine tags, {"namespace:key": "value"}
     duration_ms: int | None
     playback_count: int | None
     like_count: int | None

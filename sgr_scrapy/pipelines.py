@@ -4,7 +4,9 @@ Settings read: SGR_DB_PATH, SGR_BATCH_SIZE (rows per transaction at most), SGR_F
 (seconds a page may wait for its commit at most).
 
 A page's rows and its list's new position go into the same transaction, so whatever moment the
-process dies at, the database holds whole pages and cursors that point just past them.
+process dies at, the database holds whole pages and cursors that point just past them. A batch
+that cannot be stored (disk full, a damaged file) is one ERROR line and a clean stop: it was
+rolled back whole, so the next run fetches its pages again. Never a dump of its rows.
 """
 
 from __future__ import annotations
@@ -52,11 +54,13 @@ class SQLitePipeline:
     def open_spider(self) -> None:
         try:
             self.store = Store.open(self.db_path)
+            self.run_id = self.store.begin_run()
         except StoreError as exc:
-            logger.error("%(error)s", {"error": exc})
-            self.crawler.stats.set_value("sgr/store_error", str(exc))
+            if self.store is not None:
+                self.store.close()
+                self.store = None
+            self._store_error(str(exc))
             raise CloseSpider("store_error") from None
-        self.run_id = self.store.begin_run()
         if self.flush_interval > 0:
             self._timer = task.LoopingCall(self._flush_if_due)
             self._timer.start(self.flush_interval, now=False)
@@ -80,12 +84,17 @@ class SQLitePipeline:
             return
         try:
             self.store.write(pages)
-        except StoreError as exc:
+        except Exception as exc:
             # Disk full, say: one line, and stop. The batch was rolled back whole, so its
-            # pages are simply fetched again by the next run.
-            self.write_error = str(exc)
-            logger.error("%(error)s", {"error": exc})
-            self.crawler.stats.set_value("sgr/store_error", self.write_error)
+            # pages are simply fetched again by the next run. Anything else is a bug, but
+            # still one line here: Scrapy would log the whole batch with its traceback.
+            message = str(exc)
+            if not isinstance(exc, StoreError):
+                logger.debug("cannot write a batch", exc_info=True)
+                message = f"cannot write to {self.db_path}: {type(exc).__name__}: {exc}"
+                message = " ".join(message.split())[:300]
+            self.write_error = message
+            self._store_error(message)
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_error"))
             return
         stats = self.crawler.stats
@@ -101,18 +110,36 @@ class SQLitePipeline:
         if self.store is None:
             return
         self.flush()
-        self.summary = {
-            "tables": self.store.table_counts(),
-            "engagements": self.store.engagement_counts(),
-            "lists": self.store.list_summary(),
-            "failed_pages": self.store.failed_pages(),
-        }
+        try:
+            self.summary = {
+                "tables": self.store.table_counts(),
+                "engagements": self.store.engagement_counts(),
+                "lists": self.store.list_summary(),
+                "failed_pages": self.store.failed_pages(),
+            }
+        except StoreError as exc:
+            if not self.write_error:
+                self._store_error(str(exc))
 
     def spider_closed(self, reason: str) -> None:
         """Record the run (its finish reason is known only now) and release the database."""
         if self.store is None:
             return
-        if self.run_id is not None:
-            self.store.end_run(self.run_id, reason, self.crawler.stats.get_stats())
-        self.store.close()
-        self.store = None
+        try:
+            if self.run_id is not None:
+                # Waits out another writer longer than a page write does: closing may block.
+                self.store.end_run(self.run_id, reason, self.crawler.stats.get_stats())
+        except StoreError as exc:
+            if self.write_error:
+                # The cause (a full disk, say) was already the run's one ERROR line.
+                logger.warning("%(error)s", {"error": exc})
+            else:
+                self._store_error(str(exc))
+        finally:
+            self.store.close()
+            self.store = None
+
+    def _store_error(self, message: str) -> None:
+        logger.error("%(error)s", {"error": message})
+        if not self.crawler.stats.get_value("sgr/store_error"):
+            self.crawler.stats.set_value("sgr/store_error", message)

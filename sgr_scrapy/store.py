@@ -3,29 +3,37 @@
 No Scrapy import: the pipeline hands `Page` items (see `items.py`) to `Store.write`, and the spider
 reads its resume state (`seeds`, `lists`, `taken_ids`, `failed_pages`) back on (re)start.
 
-- One harvest per database: `Store.open` takes an exclusive `flock` on `<path>.lock`, released by
-  the kernel when the process exits, even by kill -9.
+- One harvest per database: `Store.open` takes an exclusive `flock` on `<path>.lock`, the path
+  resolved (a symlink to a database in use is refused), released by the kernel when the process
+  exits, even by kill -9.
+- What can be seen at open is refused at open, in one line: a file that cannot be written, a
+  file that is not a database, and (up to QUICK_CHECK_MAX_BYTES) a damaged one.
 - The schema is versioned by `PRAGMA user_version`; `MIGRATIONS` brings an older file up to date.
 - Upserts merge and never erase: a later, poorer object (a nested mini user, a null count) never
   replaces a known value with NULL, and `raw_json` objects are merged key by key.
+- Every storage error (disk full, damaged file, another writer) is a StoreError of one line.
 - A `Store` is not thread-safe; use it from one thread at a time (it may be a worker thread).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import fcntl
+import functools
+import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
 
+from sgr_scrapy.api import split_machine_tags
 from sgr_scrapy.items import (
     FAILED,
     FAVORITERS,
@@ -41,10 +49,23 @@ from sgr_scrapy.items import (
     User,
 )
 
+logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 class StoreError(Exception):
     """Raised by Store for problems a user can fix; str() is one line saying what to do."""
 
+
+BUSY_TIMEOUT = 5.0  # seconds a write waits for another writer
+# end_run waits longer: the run's row is the record of how the run ended, and closing may block.
+CLOSE_BUSY_TIMEOUT = 15.0
+# PRAGMA quick_check reads the whole file: ~1.2 s per GB from the page cache, ~16 s per GB from
+# a cold disk (README: The database). Larger files skip it at open; damage met later is still
+# one line and a clean stop.
+QUICK_CHECK_MAX_BYTES = 256 * 1024 * 1024
+MESSAGE_MAX = 300  # characters of a StoreError at most
 
 # ISO 8601 UTC with milliseconds, computed by SQLite so that executemany needs no extra parameter.
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
@@ -174,8 +195,17 @@ CREATE TABLE "harvest_runs" (
 );
 """
 
+# Machine tags (`geo:lat=52.52`) move from `tags` to their own column; the split is
+# api.split_machine_tags (registered as SQL functions by Store._connect). Only rows whose tags
+# can hold one are rewritten.
+_SCHEMA_V2 = """
+ALTER TABLE "tracks" ADD COLUMN "machine_tags" TEXT DEFAULT '{}';
+UPDATE "tracks" SET "machine_tags" = sgr_machine_tags("tags"), "tags" = sgr_user_tags("tags")
+WHERE "tags" LIKE '%:%=%';
+"""
+
 # (version, SQL script): each script brings a database from version - 1 to version.
-MIGRATIONS: list[tuple[int, str]] = [(1, _SCHEMA_V1)]
+MIGRATIONS: list[tuple[int, str]] = [(1, _SCHEMA_V1), (2, _SCHEMA_V2)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -217,6 +247,28 @@ def merge_json(old: str | None, new: str | None) -> str | None:
     return orjson.dumps(_merge_objects(merged_old, merged_new)).decode()
 
 
+def _stored_tags(tags: str | None) -> list[str] | None:
+    try:
+        parsed = orjson.loads(tags) if tags is not None else None
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(parsed, list) and all(isinstance(t, str) for t in parsed):
+        return parsed
+    return None
+
+
+def user_tags_sql(tags: str | None) -> str | None:
+    """SQL sgr_user_tags: a stored `tags` array without its machine tags (else unchanged)."""
+    parsed = _stored_tags(tags)
+    return tags if parsed is None else orjson.dumps(split_machine_tags(parsed)[0]).decode()
+
+
+def machine_tags_sql(tags: str | None) -> str:
+    """SQL sgr_machine_tags: the machine tags of a stored `tags` array as a JSON object."""
+    parsed = _stored_tags(tags)
+    return "{}" if parsed is None else orjson.dumps(split_machine_tags(parsed)[1]).decode()
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -255,8 +307,13 @@ _MERGE_RAW = {"raw_json": "sgr_merge_json({t}.{c}, excluded.{c})"}
 _TRACK_SQL = _upsert_sql(
     "tracks",
     _TRACK_FIELDS,
-    # A mini track carries no tags: "[]" is treated as unknown so it cannot erase known tags.
-    {**_MERGE_RAW, "tags": "COALESCE(NULLIF(excluded.{c}, '[]'), {t}.{c})"},
+    # A mini track carries no tags: "[]" and "{}" are treated as unknown so they cannot erase
+    # known tags.
+    {
+        **_MERGE_RAW,
+        "tags": "COALESCE(NULLIF(excluded.{c}, '[]'), {t}.{c})",
+        "machine_tags": "COALESCE(NULLIF(excluded.{c}, '{{}}'), {t}.{c})",
+    },
 )
 _USER_SQL = _upsert_sql("users", _USER_FIELDS, _MERGE_RAW)
 _ENGAGEMENT_SQL = (
@@ -322,8 +379,9 @@ def _lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
 
-def _take_lock(path: Path) -> int:
-    lock_path = _lock_path(path)
+def _take_lock(path: Path, real: Path) -> int:
+    """flock `<real>.lock`, where `real` is `path` resolved: every alias takes the same lock."""
+    lock_path = _lock_path(real)
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
@@ -357,12 +415,65 @@ def _release_lock(fd: int) -> None:
         os.close(fd)
 
 
+def _one_line(text: str, limit: int = MESSAGE_MAX) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# Errors of the storage itself, by SQLite's primary result code: what the user should do.
+_ADVICE = {
+    "SQLITE_FULL": "free some disk space and rerun to resume; keep {wal} beside {name} until "
+    "then: a copy of {name} alone is not the whole database",
+    "SQLITE_BUSY": "another process is writing to it; stop it or choose another SGR_DB_PATH",
+    "SQLITE_LOCKED": "another process is writing to it; stop it or choose another SGR_DB_PATH",
+    "SQLITE_READONLY": "it is read-only (file mode, chattr +i or a read-only file system); "
+    "make it writable or choose another SGR_DB_PATH",
+    "SQLITE_CORRUPT": "the file is damaged; recover what it holds (sqlite3 {name} .recover) "
+    "or choose another SGR_DB_PATH",
+    "SQLITE_NOTADB": "it is not a SQLite database or is damaged; move it away "
+    "or choose another SGR_DB_PATH",
+    "SQLITE_IOERR": "the disk reported an error; check it, then rerun to resume",
+    "SQLITE_CANTOPEN": "SQLite must create {wal} and {name}-shm beside it: make its folder "
+    "writable or choose another SGR_DB_PATH",
+    "SQLITE_NOMEM": "out of memory; rerun to resume",
+}
+
+
+def _reads(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """A read's storage error (a damaged page, say) becomes a one-line StoreError."""
+
+    @functools.wraps(method)
+    def read(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            if _error_code(exc) is None:
+                raise
+            raise self._error(exc, "cannot read") from exc
+
+    return read
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """The primary SQLite result code (SQLITE_BUSY for SQLITE_BUSY_SNAPSHOT) of a storage error."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if not isinstance(exc, sqlite3.Error) or not isinstance(name, str):
+        return None
+    for code in _ADVICE:
+        if name == code or name.startswith(code + "_"):
+            return code
+    return None
+
+
 class Store:
     """One harvest database; build it with `Store.open(path)`."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, lock_fd: int | None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, lock_fd: int | None, real: Path | None = None
+    ) -> None:
         self.conn = conn
         self.path = path
+        self.real_path = real or path  # `path` with symlinks resolved: where the -wal file is
         self._lock_fd = lock_fd
         self.dropped = 0  # rows refused by write() because their key was None
         # Lists with a row in harvest_failed_pages: only those need clearing when they advance,
@@ -373,9 +484,14 @@ class Store:
 
     @classmethod
     def open(cls, path: str | Path, *, lock: bool = True) -> Store:
-        """Open the database at `path`, creating or migrating it; StoreError if it cannot."""
+        """Open the database at `path`, creating or migrating it; StoreError if it cannot.
+
+        With `lock` (a harvest), also refuse at once a file that cannot be written or, up to
+        QUICK_CHECK_MAX_BYTES, a damaged one. Without it (a reader beside a harvest), only read.
+        """
         path = Path(path)
         in_memory = str(path) == ":memory:"
+        real = path
         if not in_memory:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -388,20 +504,27 @@ class Store:
                     f"cannot create {path.parent}: {exc.strerror.lower()}; "
                     "choose another SGR_DB_PATH"
                 ) from exc
-        lock_fd = _take_lock(path) if lock and not in_memory else None
+            real = path.resolve()
+        lock_fd = _take_lock(path, real) if lock and not in_memory else None
         try:
+            # SQLite follows symlinks itself (its -wal file sits beside the real file).
             conn = cls._connect(path)
         except BaseException:
             if lock_fd is not None:
                 _release_lock(lock_fd)
             raise
-        store = cls(conn, path, lock_fd)
+        store = cls(conn, path, lock_fd, real)
         try:
+            if lock and not in_memory:
+                store._check_writable()
+                store._check_integrity()
             store._migrate()
-        except BaseException:
+            store._failed_lists = {row[0] for row in conn.execute(_FAILED_LISTS_SQL)}
+        except BaseException as exc:
             store.close()
+            if isinstance(exc, sqlite3.Error):
+                raise store._error(exc, "cannot open database") from exc
             raise
-        store._failed_lists = {row[0] for row in conn.execute(_FAILED_LISTS_SQL)}
         return store
 
     @staticmethod
@@ -418,10 +541,17 @@ class Store:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
             conn.execute("PRAGMA foreign_keys=OFF")
         except sqlite3.DatabaseError as exc:
             conn.close()
+            code = _error_code(exc)
+            if code is not None and code != "SQLITE_NOTADB" and code != "SQLITE_CORRUPT":
+                wal = f"{path.name}-wal"
+                advice = _ADVICE[code].format(name=path.name, wal=wal)
+                raise StoreError(
+                    _one_line(f"cannot open database {path}: {exc}; {advice}")
+                ) from exc
             if isinstance(exc, sqlite3.OperationalError):
                 raise StoreError(
                     f"cannot open database {path}: {exc}; choose another SGR_DB_PATH"
@@ -431,7 +561,53 @@ class Store:
                 "move it away or choose another SGR_DB_PATH"
             ) from exc
         conn.create_function("sgr_merge_json", 2, merge_json, deterministic=True)
+        conn.create_function("sgr_user_tags", 1, user_tags_sql, deterministic=True)
+        conn.create_function("sgr_machine_tags", 1, machine_tags_sql, deterministic=True)
         return conn
+
+    def _error(self, exc: BaseException, action: str, advice: str | None = None) -> StoreError:
+        """One line for a storage error: what failed, SQLite's reason, what to do."""
+        code = _error_code(exc) or ""
+        name = self.real_path.name
+        advice = advice or _ADVICE.get(code, "choose another SGR_DB_PATH")
+        reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+        advice = advice.format(name=name, wal=f"{name}-wal")
+        return StoreError(_one_line(f"{action} {self.path}: {reason}; {advice}"))
+
+    def _check_writable(self) -> None:
+        """Write without committing: SQLite opens a file it may not write read-only, silently."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(f"PRAGMA user_version = {int(self._version())}")
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise self._error(exc, "cannot write to") from exc
+
+    def _check_integrity(self) -> None:
+        """PRAGMA quick_check when the file is small enough for it to be quick."""
+        size = sum(
+            p.stat().st_size for p in (self.real_path, Path(f"{self.real_path}-wal")) if p.exists()
+        )
+        if size > QUICK_CHECK_MAX_BYTES:
+            logger.info(
+                "%(path)s is %(mb)d MB: not checked at open (run sqlite3 %(path)s "
+                '"PRAGMA quick_check" to check it)',
+                {"path": self.path, "mb": size // 2**20},
+            )
+            return
+        try:
+            (result,) = self.conn.execute("PRAGMA quick_check(1)").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc, "cannot open database") from exc
+        if result != "ok":
+            # "*** in database main ***\nPage 472: btreeInitPage() returns error code 11"
+            first = [line for line in str(result).splitlines() if not line.startswith("***")]
+            found = StoreError(f"quick_check found damage ({(first or [''])[0][:80]})")
+            raise self._error(found, "cannot open database", _ADVICE["SQLITE_CORRUPT"])
 
     def _version(self) -> int:
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -460,18 +636,31 @@ class Store:
                         self.conn.execute(statement)
                     self.conn.execute(f"PRAGMA user_version = {int(version)}")
             self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+        except BaseException as exc:
+            # SQLite has already rolled back after some errors (a full disk): a second
+            # ROLLBACK would only hide the real error behind "no transaction is active".
+            self._rollback()
+            if isinstance(exc, sqlite3.Error):
+                action = f"cannot bring the schema to version {SCHEMA_VERSION} in"
+                raise self._error(exc, action) from exc
             raise
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            # If even this fails, closing the connection rolls back what is left.
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
 
     def close(self) -> None:
         """Close the connection and release the lock; calling it twice is harmless."""
-        if self.conn is not None:
-            self.conn.close()
+        try:
+            if self.conn is not None:
+                self.conn.close()
+        finally:
             self.conn = None  # type: ignore[assignment]
-        if self._lock_fd is not None:
-            _release_lock(self._lock_fd)
-            self._lock_fd = None
+            if self._lock_fd is not None:
+                _release_lock(self._lock_fd)
+                self._lock_fd = None
 
     def __enter__(self) -> Store:
         return self
@@ -487,7 +676,11 @@ class Store:
     # -- writing ------------------------------------------------------------------------------
 
     def write(self, pages: Iterable[Page]) -> None:
-        """Store every page in one transaction: all of them, or on error none of them."""
+        """Store every page in one transaction: all of them, or on error none of them.
+
+        A storage error (disk full, damaged file, another writer) is a one-line StoreError;
+        the batch is rolled back, so its pages are simply fetched again by the next run.
+        """
         pages = list(pages)
         tracks = [t for p in pages for t in p.tracks]
         users = [u for p in pages for u in p.users]
@@ -509,7 +702,7 @@ class Store:
         added: set[str] = set()
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             raise self._write_error(exc) from exc
         try:
             conn.executemany(_TRACK_SQL, map(_get_track, kept_tracks))
@@ -533,49 +726,79 @@ class Store:
                     conn.execute(_SEED_SQL, (page.seed.url, page.seed.track_id))
             conn.execute("COMMIT")
         except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError):
+            self._rollback()
+            if _error_code(exc) is not None:
                 raise self._write_error(exc) from exc
             raise
         self.dropped += dropped
         self._failed_lists = (self._failed_lists - cleared) | added
 
-    def _write_error(self, exc: sqlite3.OperationalError) -> Exception:
-        message = str(exc)
-        if "locked" in message or "busy" in message:
-            return StoreError(
-                f"cannot write to {self.path}: {message}; "
-                "another process is writing to it; stop it or choose another SGR_DB_PATH"
-            )
-        if "full" in message:
-            return StoreError(f"cannot write to {self.path}: {message}; free some disk space")
-        return exc
+    def _write_error(self, exc: BaseException) -> Exception:
+        if _error_code(exc) is None:
+            return exc
+        return self._error(exc, "cannot write to")
 
     # -- harvest runs ---------------------------------------------------------------------
 
     def begin_run(self) -> int:
         """Record the start of a run; returns its run_id."""
-        cursor = self.conn.execute(f'INSERT INTO "harvest_runs" ("started_at") VALUES ({_NOW})')
+        try:
+            cursor = self.conn.execute(f'INSERT INTO "harvest_runs" ("started_at") VALUES ({_NOW})')
+        except sqlite3.Error as exc:
+            raise self._write_error(exc) from exc
         return int(cursor.lastrowid or 0)
 
-    def end_run(self, run_id: int, finish_reason: str, stats: dict[str, Any]) -> None:
-        """Record how a run ended, with its stats as JSON (non-JSON values stored as text)."""
+    def end_run(
+        self, run_id: int, finish_reason: str, stats: dict[str, Any], *, wait: float | None = None
+    ) -> bool:
+        """Record how a run ended, with its stats as JSON (non-JSON values stored as text).
+
+        Only the first end of a run is recorded: True if this call recorded it, False if the
+        run had already ended. Another writer is waited for up to `wait` seconds
+        (CLOSE_BUSY_TIMEOUT by default), longer than a page write waits; StoreError after that.
+        """
         stats_json = orjson.dumps(
             stats, default=str, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS
         ).decode()
-        self.conn.execute(
-            f'UPDATE "harvest_runs" SET "finished_at" = {_NOW}, "finish_reason" = ?, '
-            '"stats_json" = ? WHERE "run_id" = ?',
-            (finish_reason, stats_json, run_id),
+        timeout = CLOSE_BUSY_TIMEOUT if wait is None else wait
+        conn = self.conn
+        (usual,) = conn.execute("PRAGMA busy_timeout").fetchone()
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        try:
+            cursor = conn.execute(
+                f'UPDATE "harvest_runs" SET "finished_at" = {_NOW}, "finish_reason" = ?, '
+                '"stats_json" = ? WHERE "run_id" = ? AND "finished_at" IS NULL',
+                (finish_reason, stats_json, run_id),
+            )
+        except sqlite3.Error as exc:
+            if _error_code(exc) is None:
+                raise
+            advice = None
+            if _error_code(exc) in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+                advice = (
+                    f"another process kept it locked for {timeout:g} s; the run stays unfinished"
+                )
+            raise self._error(exc, f"cannot record the end of run {run_id} in", advice) from exc
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(usual)}")
+        return cursor.rowcount == 1
+
+    @_reads
+    def unfinished_runs(self) -> list[int]:
+        """Runs whose end was never recorded (killed, or closed while the file was locked)."""
+        rows = self.conn.execute(
+            'SELECT "run_id" FROM "harvest_runs" WHERE "finished_at" IS NULL ORDER BY "run_id"'
         )
+        return [row[0] for row in rows]
 
     # -- reads for (re)start --------------------------------------------------------------
 
+    @_reads
     def seeds(self) -> dict[str, int]:
         """Seed URLs already resolved, to their track ids."""
         return dict(self.conn.execute('SELECT "url", "track_id" FROM "harvest_seeds"'))
 
+    @_reads
     def lists(self, statuses: Iterable[str] | None = None) -> list[ListProgress]:
         """All lists in the order they were first recorded, or only those with these statuses."""
         sql = f'SELECT {_LIST_COLUMNS} FROM "harvest_lists"'
@@ -588,6 +811,7 @@ class Store:
         sql += ' ORDER BY "rowid"'
         return [ListProgress(*row) for row in self.conn.execute(sql, params)]
 
+    @_reads
     def list_progress(self, list_key: str) -> ListProgress | None:
         """Where one list stands, or None if it is unknown."""
         row = self.conn.execute(
@@ -595,6 +819,7 @@ class Store:
         ).fetchone()
         return ListProgress(*row) if row else None
 
+    @_reads
     def taken_ids(self, progress: ListProgress) -> set[int]:
         """Ids this list has already taken: users for favoriters/reposters, tracks for likes."""
         try:
@@ -608,6 +833,7 @@ class Store:
         )
         return {row[0] for row in rows}
 
+    @_reads
     def failed_pages(self) -> list[FailedPage]:
         """Pages that failed after every retry, in the order they first failed."""
         rows = self.conn.execute(
@@ -617,6 +843,7 @@ class Store:
 
     # -- statistics ---------------------------------------------------------------------------
 
+    @_reads
     def tables(self) -> list[str]:
         """Every table of the schema, in creation order."""
         rows = self.conn.execute(
@@ -625,6 +852,7 @@ class Store:
         )
         return [row[0] for row in rows]
 
+    @_reads
     def table_counts(self) -> dict[str, int]:
         """Row count of every table, empty ones included."""
         return {
@@ -632,6 +860,7 @@ class Store:
             for name in self.tables()
         }
 
+    @_reads
     def engagement_counts(self) -> dict[str, int]:
         """Engagements by type: {"like": n, "repost": m}."""
         counts = {"like": 0, "repost": 0}
@@ -643,12 +872,14 @@ class Store:
         )
         return counts
 
+    @_reads
     def list_summary(self) -> dict[str, int]:
         """Number of lists by status."""
         return dict(
             self.conn.execute('SELECT "status", count(*) FROM "harvest_lists" GROUP BY "status"')
         )
 
+    @_reads
     def snapshot(self) -> dict[str, set[Any]]:
         """The harvested graph as sets, to compare with a simulator's ground truth."""
         conn = self.conn

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +29,15 @@ class Harvest:
     @property
     def output(self) -> str:
         return self.stdout + self.stderr
+
+
+def api_get(sim: Any, path: str) -> Any:
+    """GET an API path of the simulator with its access token, as JSON."""
+    request = urllib.request.Request(
+        sim.info["api_url"] + path, headers={"Authorization": f"OAuth {sim.info['access_token']}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
 
 
 LIST_ROUTES = ("favoriters", "reposters", "likes", "favorites")

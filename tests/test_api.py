@@ -138,16 +138,23 @@ def test_track_rows_fall_back_to_likes_count_and_legacy_user_id() -> None:
     assert track.like_count == 3 and track.artist_id == 9 and artist is None
 
 
-def test_classify_next_follows_api_and_internal_hosts_only() -> None:
+def test_classify_next_follows_the_api_and_moves_the_lists_own_path_onto_it() -> None:
     assert api.classify_next(None, API) == ("end", None)
     assert api.classify_next("", API) == ("end", None)
     assert api.classify_next(f"{API}/x?cursor=1", API) == ("follow", f"{API}/x?cursor=1")
     internal = "https://http.api.prod.api-public.srv.db.s-cloud.net/tracks/1/favoriters?cursor=5"
-    assert api.classify_next(internal, API) == ("follow", f"{API}/tracks/1/favoriters?cursor=5")
+    assert api.classify_next(internal, API) == ("moved", f"{API}/tracks/1/favoriters?cursor=5")
     assert api.classify_next("https://evil.example/x", API)[0] == "foreign"
     # Same host, other port: another origin, so the token must not go there.
     local = "http://127.0.0.1:8000"
     assert api.classify_next("http://127.0.0.1:9000/x", local)[0] == "foreign"
+    # Another host but the list's own path: the same path and query, asked of the API origin.
+    page = f"{API}/tracks/1/favoriters?limit=200&linked_partitioning=true"
+    moved = api.classify_next("https://other.example/tracks/1/favoriters?cursor=9", API, page)
+    assert moved == ("moved", f"{API}/tracks/1/favoriters?cursor=9")
+    other_path = api.classify_next("https://other.example/tracks/2/favoriters?cursor=9", API, page)
+    assert other_path[0] == "foreign"
+    assert api.classify_next("ftp://other.example/tracks/1/favoriters", API, page)[0] == "foreign"
 
 
 def test_resolve_location_prefers_header_then_body() -> None:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sgr_scrapy.outcome import EXIT_STATUS, STOPPED_TITLE
 from sgr_scrapy.store import Store
 from tests.helpers import (
     Harvest,
@@ -28,6 +31,7 @@ from tests.helpers import (
     start_harvest,
     wait_for_rows,
 )
+from tests.test_store import corrupt_middle, make_database
 
 SMALL = ["--users", "300", "--tracks", "1500", "--likers", "60", "--reposters", "30"]
 SMALL += ["--likes-mean", "10", "--likes-max", "300"]
@@ -350,3 +354,103 @@ def test_rejected_access_token_without_client_credentials_is_one_error_line(
     assert_runtime_error(result, "SOUNDCLOUD_ACCESS_TOKEN", "401")
     assert "expired-or-made-up-token" not in result.output
     assert table_contents(db, skip=("harvest_runs",)) == before
+
+
+# --- pre-flight: a database that cannot be written or is damaged ----------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """`small_disk("64k")`: a folder on a file system of that size (tmpfs), to fill up."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        folder = tmp_path / f"disk-{size}"
+        folder.mkdir()
+        command = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)]
+        if os.geteuid() != 0 or subprocess.run(command, capture_output=True).returncode != 0:
+            pytest.skip("cannot mount a small tmpfs here")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], capture_output=True, check=False)
+
+
+def test_immutable_database_is_one_line_before_any_request(simulator, tmp_path: Path) -> None:
+    sim = simulator(*SMALL)
+    db = tmp_path / "tracks.db"
+    make_existing_db(db)
+    if shutil.which("chattr") is None or os.geteuid() != 0:
+        pytest.skip("chattr +i needs root and chattr")
+    if subprocess.run(["chattr", "+i", str(db)], capture_output=True).returncode != 0:
+        pytest.skip("this file system has no immutable flag")
+    try:
+        result = run_harvest(sim, db)
+    finally:
+        subprocess.run(["chattr", "-i", str(db)], check=True)
+    assert_preflight_error(result, str(db), "read-only", "SGR_DB_PATH")
+    assert_no_request(sim)
+
+
+def test_database_with_corrupt_pages_inside_is_one_line_before_any_request(
+    simulator, tmp_path: Path
+) -> None:
+    sim = simulator(*SMALL)
+    db = tmp_path / "tracks.db"
+    make_database(db)
+    corrupt_middle(db)
+    before = db.read_bytes()
+    result = run_harvest(sim, db, "-a", "refresh=1")
+    assert_preflight_error(result, str(db), "damaged", "SGR_DB_PATH")
+    assert db.read_bytes() == before
+    assert_no_request(sim)
+
+
+def test_disk_full_while_creating_the_schema_is_one_line(
+    simulator, tmp_path: Path, small_disk: Callable[[str], Path]
+) -> None:
+    sim = simulator(*SMALL)
+    db = small_disk("64k") / "tracks.db"
+    proc = subprocess.run(
+        crawl_command(db, url=sim.info["seed_url"], settings={}),
+        env=harvest_env(sim),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    result = Harvest(proc.returncode, proc.stdout, proc.stderr)
+    line = assert_preflight_error(result, str(db), "full")
+    assert "cannot rollback" not in result.output
+    assert len(line) <= 300
+    assert_no_request(sim)
+
+
+# --- runtime: the disk fills up --------------------------------------------------------------
+
+
+def test_disk_full_mid_harvest_is_one_line_and_resumes_from_the_db_and_its_wal(
+    simulator, tmp_path: Path, small_disk: Callable[[str], Path]
+) -> None:
+    sim = simulator(*SMALL)
+    full = small_disk("1m")
+    db = full / "tracks.db"
+    result = run_harvest(sim, db, env=harvest_env(sim), settings={"SGR_BATCH_SIZE": 200})
+    assert result.returncode == EXIT_STATUS[STOPPED_TITLE], result.output
+    assert "Traceback" not in result.output, result.output
+    (line,) = error_log_lines(result)
+    assert len(line) <= 300, line
+    for fragment in (str(db), "full", "keep tracks.db-wal beside tracks.db"):
+        assert fragment in line, line
+    # Moved to a roomier disk with its -wal file, the database is whole and the harvest resumes.
+    roomy = tmp_path / "roomy"
+    roomy.mkdir()
+    for name in ("tracks.db", "tracks.db-wal"):
+        if (full / name).exists():
+            shutil.copyfile(full / name, roomy / name)
+    resumed = run_harvest(sim, roomy / "tracks.db")
+    assert resumed.returncode == 0, resumed.output
+    assert_matches_truth(roomy / "tracks.db", sim.truth())

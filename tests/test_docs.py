@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sgr_scrapy import settings
 from sgr_scrapy.commands import crawl
+from sgr_scrapy.outcome import EXIT_STATUS
 from sgr_scrapy.preflight import KNOWN_ARGUMENTS
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -22,10 +23,12 @@ def test_every_spider_argument_is_documented() -> None:
     assert not [a for a in KNOWN_ARGUMENTS if f"| `{a}` |" not in README]
 
 
-def test_every_exit_status_is_documented() -> None:
-    codes = [v for k, v in vars(crawl).items() if k.startswith("EXIT_")]
-    assert sorted(codes) == [0, 1, 2, 3]
+def test_every_exit_status_and_title_is_documented() -> None:
+    codes = {crawl.EXIT_USAGE, *EXIT_STATUS.values()}
+    assert sorted(codes) == [0, 1, 2, 3, 4]
     assert all(f"| {code} |" in README for code in codes)
+    for title, code in EXIT_STATUS.items():
+        assert f"| {code} | `DEEP HARVEST {title}` |" in README
 
 
 def test_readme_shows_the_two_commands_of_a_fresh_clone() -> None:

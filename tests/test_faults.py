@@ -126,18 +126,19 @@ def test_rejected_token_without_client_credentials_stops_with_one_line(
     sim = simulator(*SMALL, "--revoke-after", "20")
     db = tmp_path / "tracks.db"
     result = run_harvest(sim, db)
-    assert result.returncode == 1, result.output
+    assert result.returncode == 4, result.output  # stopped after work was done: resumable
     assert "Traceback" not in result.output
     errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
     assert errors and "SOUNDCLOUD_CLIENT_ID" in errors[0]
-    assert "DEEP HARVEST STOPPED (auth_error)" in result.stdout
+    assert "DEEP HARVEST STOPPED" in result.stdout
+    assert "the API refused the credentials" in result.stdout
 
 
 def test_odd_data_is_cleaned_and_counted(simulator, tmp_path: Path) -> None:
     sim = simulator(
         *SMALL, "--null-item-rate", "0.3", "--omit-id-rate", "0.2", "--duplicate-rate", "0.3",
         "--empty-page-rate", "0.2", "--internal-host-rate", "0.3", "--resolve-no-location", "1",
-        "--mini-users",
+        "--nested-user", "mini",
     )  # fmt: skip
     db = tmp_path / "tracks.db"
     result = run_harvest(sim, db, "-a", "max_users=60", "-a", "max_user_likes=30")
@@ -150,11 +151,25 @@ def test_odd_data_is_cleaned_and_counted(simulator, tmp_path: Path) -> None:
     conn.close()
 
 
-def test_repeating_next_href_stops_that_list_and_says_so(simulator, tmp_path: Path) -> None:
+def test_a_transient_repeating_next_href_is_asked_again_and_loses_nothing(
+    simulator, tmp_path: Path
+) -> None:
     sim = simulator(*PAGED, "--repeat-next-rate", "0.3")
     db = tmp_path / "tracks.db"
-    result = run_harvest(sim, db, timeout=120)
+    result = run_harvest(sim, db, settings=FAST_BACKOFF, timeout=120)
+    assert sim.stats()["faults"].get("repeat_next_href", 0) >= 1
+    assert result.returncode == 0, result.output
+    assert_matches_truth(db, sim.truth())
+
+
+def test_a_next_href_that_always_repeats_stops_that_list_and_says_so(
+    simulator, tmp_path: Path
+) -> None:
+    sim = simulator(*PAGED, "--repeat-next-rate", "1")
+    db = tmp_path / "tracks.db"
+    result = run_harvest(sim, db, settings=FAST_BACKOFF, timeout=120)
     assert result.returncode == 3, result.output
+    assert "DEEP HARVEST INCOMPLETE" in result.stdout
     assert "next_href repeats" in result.stderr
     conn = sqlite3.connect(db)
     incomplete = conn.execute(
@@ -163,6 +178,30 @@ def test_repeating_next_href_stops_that_list_and_says_so(simulator, tmp_path: Pa
     conn.close()
     assert incomplete > 0
     assert f"{incomplete} incomplete" in result.stdout
+
+
+def test_a_cursor_the_api_forgot_restarts_its_list_from_the_first_page(
+    simulator, tmp_path: Path
+) -> None:
+    # First run: a cap leaves long lists stopped with the cursor of their next page stored.
+    sim = simulator(*PAGED)
+    db = tmp_path / "tracks.db"
+    first = run_harvest(sim, db, "-a", "max_user_likes=250")
+    assert first.returncode == 0, first.output
+    # The API restarted and forgot every cursor it handed out: each stored one is a 400.
+    forgetful = simulator(*PAGED, "--forget-cursors")
+    result = run_harvest(forgetful, db)
+    assert result.returncode == 0, result.output
+    assert "refused its cursor" in result.stderr
+    assert_matches_truth(db, forgetful.truth())
+
+
+def test_resolve_answering_200_with_the_track_itself_is_accepted(simulator, tmp_path: Path) -> None:
+    sim = simulator(*SMALL, "--resolve-object-rate", "1")
+    db = tmp_path / "tracks.db"
+    result = run_harvest(sim, db)
+    assert result.returncode == 0, result.output
+    assert_matches_truth(db, sim.truth())
 
 
 def test_chaos_everything_at_once_with_three_kills_ends_with_the_truth(
@@ -195,8 +234,9 @@ def test_rate_limit_longer_than_allowed_stops_cleanly_and_resumes(
     limited = simulator(*SMALL, "--rate-limit", "5", "--rate-burst", "3")
     db = tmp_path / "tracks.db"
     first = run_harvest(limited, db, settings={"SGR_MAX_RATE_LIMIT_WAIT": "0.01"})
-    assert first.returncode == 1, first.output
-    assert "DEEP HARVEST STOPPED (rate_limited)" in first.stdout
+    assert first.returncode == 4, first.output
+    assert "DEEP HARVEST STOPPED" in first.stdout
+    assert "rate-limit wait longer than SGR_MAX_RATE_LIMIT_WAIT" in first.stdout
     assert "(0 pages failed)" in first.stdout
     assert "Traceback" not in first.output
     assert "Rerun the same command" in first.stderr

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from sgr_scrapy.simulator.faults import INTERNAL_ORIGIN
+from sgr_scrapy.simulator.faults import INTERNAL_ORIGIN, LINK
+from sgr_scrapy.simulator.objects import MINI_USER_KEYS
 from sgr_scrapy.simulator.process import SimulatorProcess
-from sgr_scrapy.simulator.walk import Reply, fetch
+from sgr_scrapy.simulator.walk import Reply, Walker, fetch
+from sgr_scrapy.simulator.world import World, WorldConfig
 
 SMALL = ["--users", "300", "--tracks", "1000", "--likers", "60", "--reposters", "30"]
 
@@ -184,6 +188,40 @@ def test_repeated_next_href(simulator) -> None:
     assert second["next_href"] == first["next_href"]
 
 
+def test_a_repeated_next_href_is_transient(simulator) -> None:
+    # Each answer draws anew: re-asking the same URL a bounded number of times gets the real
+    # next page, and the pages a client collects equal a fault-free walk's.
+    sim = simulator(*SMALL, "--repeat-next-rate", "0.5", "--fault-seed", "3")
+    plain = simulator(*SMALL)
+    url, ids, repeats = favs(sim, 7), [], 0
+    while url:
+        page = get(sim, url).json()
+        ids += [u["id"] for u in page["collection"] if u["id"] not in ids]
+        nxt = page["next_href"]
+        if nxt == url or (nxt and urlsplit(nxt).query == urlsplit(url).query):
+            repeats += 1
+            assert repeats < 20
+            continue
+        url = nxt
+    expected = [u["id"] for u in get(plain, favs(plain, 200)).json()["collection"]]
+    assert ids == expected and sim.stats()["faults"]["repeat_next_href"] >= 2
+
+
+def test_foreign_next_href_keeps_the_list_path_and_query(simulator) -> None:
+    sim = simulator(*SMALL, "--foreign-next-href-rate", "1")
+    plain = simulator(*SMALL)
+    uid = get(plain, favs(plain, 1)).json()["collection"][0]["id"]
+    for path in (favs(sim, 3), f"/users/{uid}/likes/tracks?limit=1&access=playable,preview"):
+        href = get(sim, path + "&linked_partitioning=1").json()["next_href"]
+        expected = get(plain, path + "&linked_partitioning=1").json()["next_href"]
+        assert href.startswith(sim.foreign_url + "/")
+        assert urlsplit(href)[2:] == urlsplit(expected)[2:]
+        moved = get(sim, on_api(sim, href)).json()["collection"]
+        wanted = get(plain, on_api(plain, expected)).json()["collection"]
+        assert [x["id"] for x in moved] == [x["id"] for x in wanted]
+    assert sim.stats()["foreign_requests"] == 0
+
+
 def test_foreign_next_href_and_authorization_leaks_are_counted(simulator) -> None:
     sim = simulator(*SMALL, "--foreign-next-href-rate", "1")
     href = get(sim, favs(sim)).json()["next_href"]
@@ -201,6 +239,28 @@ def test_urn_only_objects(simulator) -> None:
     assert "id" not in track and track["urn"] == f"soundcloud:tracks:{sim.seed_track_id}"
     assert "id" not in track["user"] and track["user"]["urn"].startswith("soundcloud:users:")
     assert all("id" not in u for u in get(sim, favs(sim)).json()["collection"])
+
+
+@pytest.mark.parametrize("url_of", ["track", "user", "short"])
+def test_resolve_can_answer_200_with_the_object(simulator, url_of: str) -> None:
+    sim = simulator(*SMALL, "--resolve-object-rate", "1")
+    track = get(sim, f"/tracks/{sim.seed_track_id}")
+    url = {
+        "track": sim.seed_url,
+        "user": sim.seed_url.rsplit("/", 1)[0],
+        "short": sim.seed_short_url + "?si=x",
+    }[url_of]
+    reply = get(sim, "/resolve?url=" + quote(url, safe=""))
+    assert reply.status == 200 and "location" not in reply.headers
+    expected = track if url_of != "user" else get(sim, f"/users/{track.json()['user']['id']}")
+    assert reply.body == expected.body
+    assert sim.stats()["faults"] == {"resolve_object": 1}
+
+
+def test_resolve_object_rate_mixes_200s_and_302s(simulator) -> None:
+    sim = simulator(*SMALL, "--resolve-object-rate", "0.5")
+    statuses = {get(sim, "/resolve?url=" + quote(sim.seed_url, safe="")).status for _ in range(30)}
+    assert statuses == {200, 302}
 
 
 def test_resolve_without_location(simulator) -> None:
@@ -246,7 +306,68 @@ def test_unknown_user_lists_can_be_empty_200s(simulator) -> None:
     assert get(sim, "/users/5").status == 404
 
 
-def test_mini_users_flag(simulator) -> None:
+def test_mini_users_is_an_alias_of_nested_user_mini(simulator) -> None:
     sim = simulator(*SMALL, "--mini-users")
     user = get(sim, f"/tracks/{sim.seed_track_id}").json()["user"]
-    assert "followers_count" not in user and {"id", "urn", "username"} <= user.keys()
+    assert set(user) == {*MINI_USER_KEYS, "uri"}
+
+
+def forgetful_pair(simulator) -> tuple[SimulatorProcess, SimulatorProcess]:
+    """The same world twice: a first server, and a restarted one that forgot its cursors."""
+    return simulator(*SMALL), simulator(*SMALL, "--forget-cursors")
+
+
+def test_forgotten_cursors_are_400_and_a_restart_gets_every_item(simulator) -> None:
+    before, after = forgetful_pair(simulator)
+    href = get(before, favs(before)).json()["next_href"]
+    refused = get(after, on_api(after, href))
+    assert refused.status == 400
+    body = refused.json()
+    assert body == {"code": 400, "message": body["message"], "link": LINK}
+    assert "cursor" in body["message"]
+    url, ids = favs(after), []
+    while url:  # from the first page: every cursor is the server's own
+        page = get(after, url).json()
+        ids += [u["id"] for u in page["collection"]]
+        url = page["next_href"]
+    expected = World(WorldConfig(users=300, tracks=1000, likers=60, reposters=30))
+    assert ids == expected.favoriters(expected.seed_track_id).ids
+    assert get(after, on_api(after, href)).status == 200  # issued by this process now
+
+
+def test_forgotten_cursors_hold_per_list_and_for_likes(simulator) -> None:
+    before, after = forgetful_pair(simulator)
+    uid = get(after, favs(after, 1)).json()["collection"][0]["id"]
+    q = "limit=1&linked_partitioning=true&access=playable,preview,blocked"
+    old = get(before, f"/users/{uid}/likes/tracks?{q}").json()["next_href"]
+    assert get(after, on_api(after, old)).status == 400
+    new = get(after, f"/users/{uid}/likes/tracks?{q}").json()["next_href"]
+    assert parse_qs(urlsplit(new).query) == parse_qs(urlsplit(old).query)
+    assert get(after, on_api(after, new)).status == 200
+    assert get(after, on_api(after, new).replace("/likes/tracks?", "/favorites?")).status == 200
+    cursor = parse_qs(urlsplit(get(after, favs(after)).json()["next_href"]).query)["cursor"][0]
+    reposters = f"/tracks/{after.seed_track_id}/reposters?cursor={cursor}"
+    assert get(after, reposters).status == 400  # a cursor is only good for its own list
+
+
+def test_a_walker_restarts_a_list_whose_cursor_was_forgotten(simulator) -> None:
+    before, after = forgetful_pair(simulator)
+    href = get(before, favs(before, 7)).json()["next_href"]
+    walker = Walker(after.info, page_size=7)
+    users = walker.walk(on_api(after, href))
+    expected = World(WorldConfig(users=300, tracks=1000, likers=60, reposters=30))
+    assert [u["id"] for u in users] == expected.favoriters(expected.seed_track_id).ids
+    assert after.stats()["requests"]["favoriters"]["400"] == 1
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--nested-user", "tiny", "--nested-user must be partial, mini or full"),
+        ("--artist-fans", "2", "--artist-fans must be between 0 and 1"),
+    ],
+)
+def test_bad_world_flags_are_one_line_errors(flag: str, value: str, message: str) -> None:
+    cmd = [sys.executable, "-m", "sgr_scrapy.simulator", flag, value]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0 and done.stderr.strip() == message and not done.stdout

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import pytest
 
 from sgr_scrapy.simulator.faults import LINK, MISSING_AUTH
+from sgr_scrapy.simulator.objects import PARTIAL_USER_KEYS
 from sgr_scrapy.simulator.process import SimulatorProcess
 from sgr_scrapy.simulator.walk import Reply, fetch
 
@@ -77,6 +78,49 @@ def test_resolve_maps_a_user_url_to_the_user(default_simulator: SimulatorProcess
     assert get(sim, reply.headers["location"]).json()["permalink_url"] == user_url
 
 
+@pytest.mark.parametrize(
+    "spell",
+    [
+        lambda u: u.replace("https://", "http://"),
+        lambda u: u.replace("https://", "https://www."),
+        lambda u: u.replace("https://", "http://m."),
+        lambda u: u + "/",
+        lambda u: u + "?si=0123456789abcdef&utm_source=clipboard&utm_medium=text",
+        lambda u: u + "/?utm_campaign=social_sharing#t=1:02",
+        lambda u: u.replace("https://soundcloud.com", "HTTPS://SoundCloud.COM"),
+    ],
+)
+def test_resolve_accepts_every_spelling_of_a_track_url(
+    default_simulator: SimulatorProcess, spell
+) -> None:
+    sim = default_simulator
+    reply = get(sim, "/resolve?url=" + quote(spell(sim.seed_url), safe=""))
+    assert reply.status == 302
+    assert reply.headers["location"] == f"{sim.api_url}/tracks/{sim.seed_track_id}"
+
+
+@pytest.mark.parametrize("tail", ["", "/", "?si=abc&utm_source=clipboard"])
+def test_resolve_follows_on_soundcloud_short_links(
+    default_simulator: SimulatorProcess, tail: str
+) -> None:
+    sim = default_simulator
+    short = sim.seed_short_url
+    assert short.startswith("https://on.soundcloud.com/") and len(short.rsplit("/", 1)[1]) == 8
+    for url in (short + tail, short.replace("https://", "http://") + tail):
+        reply = get(sim, "/resolve?url=" + quote(url, safe=""))
+        assert reply.status == 302
+        assert reply.headers["location"] == f"{sim.api_url}/tracks/{sim.seed_track_id}"
+
+
+def test_resolve_refuses_forged_short_links(default_simulator: SimulatorProcess) -> None:
+    sim = default_simulator
+    code = sim.seed_short_url.rsplit("/", 1)[1]
+    forged = code[:-1] + ("A" if code[-1] != "A" else "B")
+    for bad in (forged, code.lower() if code.lower() != code else code.upper(), code + "x", ""):
+        url = "https://on.soundcloud.com/" + bad
+        assert get(sim, "/resolve?url=" + quote(url, safe="")).json() == NOT_FOUND
+
+
 def test_resolve_of_an_unknown_url_is_404(default_simulator: SimulatorProcess) -> None:
     reply = get(default_simulator, "/resolve?url=https%3A%2F%2Fsoundcloud.com%2Fno%2Fsuch")
     assert reply.status == 404 and reply.json() == NOT_FOUND
@@ -91,13 +135,14 @@ def test_track_accepts_numeric_ids_and_urns(default_simulator: SimulatorProcess,
     assert reply.status == 200 and reply.headers["content-type"] == JSON_TYPE
     assert track["id"] == sim.seed_track_id and track["urn"].endswith(str(sim.seed_track_id))
     assert track["uri"] == f"{sim.api_url}/tracks/soundcloud:tracks:{sim.seed_track_id}"
-    assert track["user"]["kind"] == "user" and "followers_count" in track["user"]
+    assert track["user"]["kind"] == "user" and set(track["user"]) == set(PARTIAL_USER_KEYS)
 
 
 def test_user_by_urn_and_404s(default_simulator: SimulatorProcess) -> None:
     sim = default_simulator
     artist = get(sim, f"/tracks/{sim.seed_track_id}").json()["user"]
-    assert get(sim, f"/users/{artist['urn']}").json() == artist
+    full = get(sim, f"/users/{artist['urn']}").json()
+    assert {k: full[k] for k in artist} == artist and "followers_count" in full
     assert get(sim, f"/users/{artist['id'] + 1}").json() == NOT_FOUND
     assert get(sim, f"/users/soundcloud:tracks:{artist['id']}").status == 404
     assert get(sim, "/tracks/12").status == 404

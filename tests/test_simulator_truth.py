@@ -12,8 +12,18 @@ FAULTS = [
     "--error-rate", "0.1", "--malformed-rate", "0.1", "--null-item-rate", "0.3",
     "--duplicate-rate", "0.3", "--empty-page-rate", "0.3", "--internal-host-rate", "0.2",
     "--repeat-next-rate", "0.2", "--foreign-next-href-rate", "0.2", "--omit-id-rate", "0.2",
-    "--revoke-every", "40", "--fault-seed", "4",
+    "--revoke-every", "40", "--resolve-no-location", "0.3", "--resolve-object-rate", "0.4",
+    "--forget-cursors", "--fault-seed", "4",
 ]  # fmt: skip
+ARTIST_FANS = [
+    "--users", "600", "--tracks", "3000", "--likers", "150", "--reposters", "60",
+    "--artist-share", "0.5", "--artist-fans", "0.5",
+]  # fmt: skip
+SPELLINGS = [
+    lambda u: u.replace("https://", "http://www."),
+    lambda u: u.replace("https://", "https://m.") + "/",
+    lambda u: u + "?si=5f0c&utm_source=clipboard&utm_medium=text",
+]
 
 
 @pytest.mark.parametrize(
@@ -31,12 +41,23 @@ def test_truth_equals_a_plain_walk(simulator, max_users: int, max_user_likes: in
 def test_truth_equals_a_walk_through_every_fault(simulator, max_users, max_user_likes) -> None:
     sim = simulator(*SMALL, *FAULTS)
     walker = Walker(sim.info, page_size=10)
+    seed = ("tracks", sim.seed_track_id)
+    for url in [sim.seed_short_url] + [spell(sim.seed_url) for spell in SPELLINGS]:
+        assert walker.resolve(url) == seed
     assert walker.truth(max_users, max_user_likes) == sim.truth(max_users, max_user_likes)
     if not max_users:
         faults = sim.stats()["faults"]
         for name in ("null_items", "duplicates", "empty_page", "internal_host", "repeat_next_href",
-                     "foreign_next_href", "malformed", "revoke"):  # fmt: skip
+                     "foreign_next_href", "malformed", "revoke", "resolve_no_location",
+                     "resolve_object"):  # fmt: skip
             assert faults.get(name), name
+
+
+@pytest.mark.parametrize("nested", ["partial", "mini", "full"])
+def test_truth_of_an_artist_fans_world_equals_a_walk(simulator, nested: str) -> None:
+    sim = simulator(*ARTIST_FANS, "--nested-user", nested, *FAULTS)
+    walker = Walker(sim.info, page_size=50)
+    assert walker.truth(40, 20) == sim.truth(40, 20)
 
 
 def test_truth_of_several_seeds_equals_a_walk(simulator) -> None:

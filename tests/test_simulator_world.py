@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections import Counter
 
@@ -10,6 +11,7 @@ import pytest
 
 from sgr_scrapy.simulator.auth import RateLimiter, TokenStore, reset_time
 from sgr_scrapy.simulator.cursors import decode_epoch, decode_likes, encode_epoch, encode_likes
+from sgr_scrapy.simulator.objects import MINI_USER_KEYS, PARTIAL_USER_KEYS
 from sgr_scrapy.simulator.world import World
 
 
@@ -89,13 +91,49 @@ def test_text_carries_real_world_edge_cases(world: World) -> None:
     assert {t["access"] for t in tracks} == {"playable", "preview", "blocked"}
 
 
-def test_tracks_embed_a_full_user_or_a_mini_user() -> None:
-    full = World(users=200, tracks=500)
-    mini = World(users=200, tracks=500, mini_users=True)
-    tid = full.seed_track_id
-    assert "followers_count" in full.track(tid)["user"]
-    assert "followers_count" not in mini.track(tid)["user"]
-    assert full.track(tid)["user"]["id"] == mini.track(tid)["user"]["id"] == full.artist_id(tid)
+@pytest.mark.parametrize(
+    ("shape", "keys"),
+    [
+        ("partial", set(PARTIAL_USER_KEYS)),
+        ("mini", {*MINI_USER_KEYS, "uri"}),
+        ("full", None),
+    ],
+)
+def test_tracks_nest_a_partial_mini_or_full_user(shape: str, keys: set[str] | None) -> None:
+    world = World(users=200, tracks=500, nested_user=shape)
+    for index in (0, 1, 77, world.n_tracks - 1):
+        tid = world.track_id(index)
+        nested = world.track(tid)["user"]
+        full = world.user(world.artist_id(tid))
+        assert set(nested) == (keys if keys is not None else set(full))
+        assert nested == {k: full[k] for k in nested}
+    assert World(users=200, tracks=500).config.nested_user == "partial"
+
+
+def test_bad_world_knobs_are_refused() -> None:
+    with pytest.raises(ValueError, match="nested_user"):
+        World(nested_user="tiny")
+    with pytest.raises(ValueError, match="artist_fans"):
+        World(artist_fans=1.5)
+
+
+def test_artist_fans_like_and_repost_the_seed_and_are_liked_by_other_fans() -> None:
+    knobs = {"users": 600, "tracks": 3000, "likers": 150, "reposters": 60, "artist_share": 0.5}
+    world, plain = World(**knobs, artist_fans=0.5), World(**knobs)
+    s = world.seed_track_id
+    artists = {world.artist_id(world.track_id(i)) for i in range(world.n_tracks)}
+    likers, reposters = world.favoriters(s).ids, world.reposters(s).ids
+    assert len(likers) == len(set(likers)) == 150 and len(reposters) == len(set(reposters)) == 60
+    new_reposters = [u for u in reposters if u not in set(likers)]
+    assert len(new_reposters) == 60 - int(60 * 0.4)
+    assert sum(u in artists for u in likers) >= 75
+    assert sum(u in artists for u in new_reposters) >= round(len(new_reposters) * 0.5)
+    assert sum(u in artists for u in plain.favoriters(s).ids) < 100
+    liked_artists = {world.artist_id(t): u for u in likers for t in world.likes(u).ids}
+    seen_nested = [u for u in likers if u in artists and liked_artists.get(u, u) != u]
+    assert len(seen_nested) >= 30
+    assert World(**knobs, artist_fans=0.5).favoriters(s).ids == likers  # deterministic
+    assert world.truth().user_ids >= set(likers) | set(reposters)
 
 
 def test_seed_reposters_overlap_the_likers(world: World) -> None:
@@ -112,10 +150,34 @@ def test_seed_reposters_overlap_the_likers(world: World) -> None:
         lambda u: u.replace("https://", "http://"),
         lambda u: u.replace("//soundcloud", "//m.soundcloud"),
         lambda u: u + "/",
+        lambda u: u.replace("//soundcloud", "//www.soundcloud"),
+        lambda u: u + "?si=abc123&utm_source=clipboard&utm_campaign=social_sharing",
+        lambda u: u + "/?si=abc#t=0:30",
     ],
 )
 def test_resolve_accepts_url_variants(world: World, variant) -> None:
     assert world.resolve(variant(world.seed_url)) == ("tracks", world.seed_track_id)
+
+
+def test_short_links_decode_without_a_table() -> None:
+    world = World(tracks=1_000_000, users=5000)
+    codes = set()
+    for index in (0, 1, 2, 12_345, 999_997, world.n_tracks - 1):
+        tid = world.track_id(index)
+        short = world.short_url(tid)
+        assert re.fullmatch(r"https://on\.soundcloud\.com/[0-9A-Za-z]{8}", short)
+        assert world.resolve(short) == world.resolve(short + "?si=x") == ("tracks", tid)
+        codes.add(short)
+    assert len(codes) == 6
+    assert World(tracks=1_000_000, users=5000, seed=2).short_url(world.track_id(5)) not in {
+        world.short_url(world.track_id(5))
+    }
+    rng = random.Random(3)
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    forged = ("".join(rng.choices(alphabet, k=8)) for _ in range(2000))
+    assert not any(world.resolve(f"https://on.soundcloud.com/{c}") for c in forged)
+    with pytest.raises(KeyError):
+        world.short_url(12)
 
 
 def test_resolve_maps_a_user_url_and_refuses_unknown_ones(world: World) -> None:

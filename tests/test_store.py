@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
+from sgr_scrapy import store as store_module
 from sgr_scrapy.items import (
     CAPPED,
     DONE,
@@ -62,6 +67,7 @@ def track(track_id: int | None = 1, **changes: object) -> Track:
         "artist_name": "Artist",
         "genre": "House",
         "tags": '["deep", "house"]',
+        "machine_tags": '{"geo:lat": "52.52"}',
         "duration_ms": 180000,
         "playback_count": 100,
         "like_count": 10,
@@ -145,7 +151,8 @@ def test_schema_has_the_seed_projects_column_names(store: Store) -> None:
         return [r[1] for r in rows(store, f'PRAGMA table_info("{table}")')]
 
     assert columns("tracks")[:3] == ["track_id", "urn", "title"]
-    assert columns("tracks")[-3:] == ["raw_json", "first_seen", "last_seen"]
+    # machine_tags came with schema 2 (ALTER TABLE appends it): see test_migration.py.
+    assert columns("tracks")[-4:] == ["raw_json", "first_seen", "last_seen", "machine_tags"]
     assert columns("user_engagements") == [
         "user_id",
         "track_id",
@@ -541,3 +548,267 @@ def test_unicode_round_trips(store: Store) -> None:
     assert stored_title == title
     assert stored_tags == tags
     assert json.loads(stored_raw) == {"id": 1, "title": title, "tag_list": "\\n", "x": title}
+
+
+def test_end_run_records_only_the_first_end(store: Store) -> None:
+    first, second = store.begin_run(), store.begin_run()
+    assert store.unfinished_runs() == [first, second]
+    assert store.end_run(first, "finished", {"sgr/pages": 1}) is True
+    assert store.end_run(first, "shutdown", {"sgr/pages": 2}) is False
+    ((reason, stats_json),) = rows(
+        store,
+        'SELECT "finish_reason", "stats_json" FROM "harvest_runs" WHERE "run_id" = ?',
+        (first,),
+    )
+    assert (reason, orjson.loads(stats_json)) == ("finished", {"sgr/pages": 1})
+    assert store.unfinished_runs() == [second]
+
+
+# -- storage errors: one line, at open when they can be seen there ---------------------------
+
+
+def assert_one_line(message: str) -> None:
+    assert "\n" not in message and len(message) <= 300, (len(message), message)
+    assert "Traceback" not in message and "INSERT" not in message, message
+
+
+def file_state(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.parent.iterdir()) if p.is_file()}
+
+
+def make_database(db_path: Path, tracks: int = 3000) -> None:
+    """A database of a few MB whose tracks fill most of the file, checkpointed and closed."""
+    padding = "x" * 600
+    with Store.open(db_path) as opened:
+        opened.write(
+            [
+                Page(tracks=[track(i, raw_json=json.dumps({"id": i, "d": padding}))])
+                for i in range(1, tracks + 1)
+            ]
+        )
+    assert not Path(f"{db_path}-wal").exists()
+
+
+def corrupt_middle(db_path: Path) -> None:
+    """Overwrite the middle fifth of the file's pages with garbage, as a bad disk would."""
+    data = bytearray(db_path.read_bytes())
+    page = 4096
+    pages = len(data) // page
+    for number in range(pages * 2 // 5, pages * 3 // 5):
+        data[number * page : (number + 1) * page] = os.urandom(page)
+    db_path.write_bytes(bytes(data))
+
+
+def test_corrupt_pages_in_the_middle_are_refused_at_open(db_path: Path) -> None:
+    make_database(db_path)
+    corrupt_middle(db_path)
+    before = file_state(db_path)
+    with pytest.raises(StoreError) as info:
+        Store.open(db_path)
+    message = str(info.value)
+    assert_one_line(message)
+    assert str(db_path) in message and "damaged" in message and "SGR_DB_PATH" in message
+    assert file_state(db_path) == before
+
+
+def test_corrupt_page_met_while_writing_is_one_line_and_the_batch_rolled_back(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_database(db_path)
+    corrupt_middle(db_path)
+    # As for a file too big to check at open.
+    monkeypatch.setattr(store_module, "QUICK_CHECK_MAX_BYTES", 0)
+    with Store.open(db_path) as opened:
+        progress = ListProgress("favoriters:1", FAVORITERS, 1, pages=1, items=3000)
+        batch = Page(tracks=[track(i, title="new") for i in range(1, 3001)], progress=progress)
+        with pytest.raises(StoreError) as info:
+            opened.write([batch])
+        assert not opened.conn.in_transaction
+        assert opened.list_progress("favoriters:1") is None  # resumable: the cursor stayed put
+        with pytest.raises(StoreError) as read_info:  # reads too: one line, not a DatabaseError
+            opened.table_counts()
+    for message in (str(info.value), str(read_info.value)):
+        assert_one_line(message)
+        assert "damaged" in message and str(db_path) in message
+
+
+def immutable(path: Path) -> None:
+    if os.geteuid() != 0 or shutil.which("chattr") is None:
+        pytest.skip("chattr +i needs root and chattr")
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("this file system has no immutable flag")
+
+
+def test_immutable_database_file_is_refused_at_open(db_path: Path) -> None:
+    make_database(db_path, tracks=10)
+    immutable(db_path)
+    try:
+        with pytest.raises(StoreError) as info:
+            Store.open(db_path)
+    finally:
+        subprocess.run(["chattr", "-i", str(db_path)], check=True)
+    message = str(info.value)
+    assert_one_line(message)
+    assert str(db_path) in message and "read-only" in message and "SGR_DB_PATH" in message
+
+
+def test_folder_where_sqlite_cannot_create_its_wal_is_refused_at_open(db_path: Path) -> None:
+    make_database(db_path, tracks=10)  # its lock file is left behind, and can be reopened
+    immutable(db_path.parent)
+    try:
+        with pytest.raises(StoreError) as info:
+            Store.open(db_path)
+    finally:
+        subprocess.run(["chattr", "-i", str(db_path.parent)], check=True)
+    message = str(info.value)
+    assert_one_line(message)
+    assert "tracks.db-wal" in message and "make its folder writable" in message
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to a file of mode 0444")
+def test_read_only_database_file_is_refused_at_open(db_path: Path) -> None:
+    make_database(db_path, tracks=10)
+    db_path.chmod(0o444)
+    with pytest.raises(StoreError) as info:
+        Store.open(db_path)
+    assert_one_line(str(info.value))
+    assert "read-only" in str(info.value)
+
+
+@pytest.fixture
+def read_only_mount(tmp_path: Path) -> Iterator[Path]:
+    """A folder that becomes a read-only file system when the test calls `freeze`."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    yield folder
+    subprocess.run(["umount", str(folder)], capture_output=True, check=False)
+
+
+def freeze(folder: Path) -> None:
+    steps = [["mount", "--bind", str(folder), str(folder)]]
+    steps.append(["mount", "-o", "remount,ro,bind", str(folder)])
+    for step in steps:
+        if os.geteuid() != 0 or subprocess.run(step, capture_output=True).returncode != 0:
+            pytest.skip("cannot mount a read-only folder here")
+
+
+@pytest.mark.parametrize("lock_file_exists", [True, False])
+def test_database_on_a_read_only_file_system_is_refused_at_open(
+    read_only_mount: Path, lock_file_exists: bool
+) -> None:
+    db = read_only_mount / "tracks.db"
+    make_database(db, tracks=10)
+    if not lock_file_exists:
+        Path(f"{db}.lock").unlink()
+    freeze(read_only_mount)
+    with pytest.raises(StoreError) as info:
+        Store.open(db)
+    message = str(info.value)
+    assert_one_line(message)
+    assert "read-only file system" in message and "SGR_DB_PATH" in message
+
+
+# -- storage errors off the page-write path --------------------------------------------------
+
+
+def with_max_pages(monkeypatch: pytest.MonkeyPatch, pages: int) -> None:
+    """Every connection Store opens may grow its file to `pages` pages only: a full disk."""
+    connect = Store._connect
+
+    def small(path: Path) -> sqlite3.Connection:
+        conn = connect(path)
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        return conn
+
+    monkeypatch.setattr(Store, "_connect", staticmethod(small))
+
+
+def test_disk_full_while_creating_the_schema_is_one_line(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_max_pages(monkeypatch, 6)
+    with pytest.raises(StoreError) as info:
+        Store.open(db_path)
+    message = str(info.value)
+    assert_one_line(message)
+    assert "full" in message and "cannot rollback" not in message
+    assert not isinstance(info.value.__context__, sqlite3.OperationalError) or (
+        "cannot rollback" not in str(info.value.__context__)
+    )
+    monkeypatch.undo()
+    with Store.open(db_path) as opened:  # nothing half-made is left behind
+        assert set(opened.tables()) == ALL_TABLES
+
+
+def test_disk_full_while_writing_says_to_keep_the_wal_and_the_batch_is_resumable(
+    store: Store,
+) -> None:
+    store.write([Page(tracks=[track(1)])])
+    (pages,) = store.conn.execute("PRAGMA page_count").fetchone()
+    store.conn.execute(f"PRAGMA max_page_count = {pages + 1}")
+    progress = ListProgress("likes:1", LIKES, 1, pages=1, items=300)
+    padding = "y" * 2000
+    batch = Page(
+        tracks=[track(i, raw_json=json.dumps({"id": i, "d": padding})) for i in range(2, 302)],
+        progress=progress,
+    )
+    with pytest.raises(StoreError) as info:
+        store.write([batch])
+    message = str(info.value)
+    assert_one_line(message)
+    assert "full" in message and "tracks.db-wal" in message
+    assert store.list_progress("likes:1") is None and store.table_counts()["tracks"] == 1
+    store.conn.execute("PRAGMA max_page_count = 1000000")
+    store.write([batch])
+    assert store.list_progress("likes:1") == progress
+
+
+def hold_write_lock(db_path: Path, seconds: float) -> threading.Thread:
+    """Another process's writer: holds the write lock `seconds`, then commits."""
+    ready = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(db_path, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        ready.set()
+        time.sleep(seconds)
+        conn.execute("COMMIT")
+        conn.close()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    ready.wait(10)
+    return thread
+
+
+def test_end_run_waits_longer_for_another_writer_than_a_page_write_does(store: Store) -> None:
+    run_id = store.begin_run()
+    store.conn.execute("PRAGMA busy_timeout = 200")
+    holder = hold_write_lock(store.path, 1.0)
+    assert store.end_run(run_id, "finished", {}) is True
+    holder.join()
+    assert store.unfinished_runs() == []
+    assert rows(store, "PRAGMA busy_timeout") == [(200,)]  # back to the usual timeout
+
+
+def test_end_run_behind_a_writer_that_never_lets_go_is_one_line(store: Store) -> None:
+    run_id = store.begin_run()
+    holder = hold_write_lock(store.path, 1.5)
+    with pytest.raises(StoreError) as info:
+        store.end_run(run_id, "finished", {}, wait=0.3)
+    assert_one_line(str(info.value))
+    assert "locked" in str(info.value)
+    holder.join()
+    assert store.unfinished_runs() == [run_id]
+
+
+def test_a_symlink_to_a_database_in_use_is_refused(db_path: Path, tmp_path: Path) -> None:
+    with Store.open(db_path):
+        alias = tmp_path / "alias.db"
+        alias.symlink_to(db_path)
+        folder_alias = tmp_path / "folder-alias"
+        folder_alias.symlink_to(db_path.parent, target_is_directory=True)
+        for path in (alias, folder_alias / db_path.name):
+            with pytest.raises(StoreError, match="locked by another harvest"):
+                Store.open(path)
+    Store.open(alias).close()

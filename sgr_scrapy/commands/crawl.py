@@ -2,9 +2,9 @@
 
 Before anything starts, the harvest's arguments, credentials and database are checked; a
 problem is one line on stderr and exit status 2, with the database left as it was. After the
-crawl: 0 when the harvest is complete, 3 when it finished with failed pages or incomplete lists
-(rerun to retry them), 1 when it stopped early (a bad seed, credentials the API refused, a rate
-limit longer than SGR_MAX_RATE_LIMIT_WAIT, Ctrl-C).
+crawl, the exit status follows the summary's title (see sgr_scrapy/outcome.py): 0 COMPLETE,
+1 FAILED (nothing could be harvested), 3 INCOMPLETE (something is missing; the summary says
+what), 4 STOPPED (Ctrl-C, a long rate-limit wait, a database that could not be written).
 """
 
 from __future__ import annotations
@@ -16,12 +16,17 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
 from sgr_scrapy.args import ArgumentError
+from sgr_scrapy.extensions import HarvestReport
+from sgr_scrapy.outcome import EXIT_STATUS, FAILED_TITLE
+from sgr_scrapy.pipelines import SQLitePipeline
 from sgr_scrapy.preflight import preflight
 
 if TYPE_CHECKING:
     import argparse
 
-EXIT_COMPLETE, EXIT_STOPPED, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+    from scrapy.crawler import Crawler
+
+EXIT_USAGE = 2
 
 
 class Command(ScrapyCrawlCommand):
@@ -31,22 +36,39 @@ class Command(ScrapyCrawlCommand):
         spname = args[0]
         assert self.crawler_process is not None and self.settings is not None
         spidercls = self.crawler_process.spider_loader.load(spname)
-        if getattr(spidercls, "name", "") == "harvest":
-            try:
-                preflight(self.settings, opts.spargs)
-            except (ArgumentError, ValueError) as exc:
-                sys.stderr.write(f"error: {exc}\n")
-                self.exitcode = EXIT_USAGE
-                return
+        if getattr(spidercls, "name", "") != "harvest":
+            super().run(args, opts)
+            return
+        try:
+            preflight(self.settings, opts.spargs)
+        except (ArgumentError, ValueError) as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            self.exitcode = EXIT_USAGE
+            return
         crawler = self._create_crawler(spname)
         self.crawler_process.crawl(crawler, **opts.spargs)
         self.crawler_process.start()
         if self.crawler_process.bootstrap_failed:
-            self.exitcode = EXIT_STOPPED
+            self.exitcode = EXIT_STATUS[FAILED_TITLE]
             return
-        spider = crawler.spider
-        reason = crawler.stats.get_value("finish_reason") if crawler.stats else None
-        if reason != "finished" or getattr(spider, "errors", None):
-            self.exitcode = EXIT_STOPPED
-        elif getattr(spider, "incomplete", False):
-            self.exitcode = EXIT_INCOMPLETE
+        self.exitcode = _finish(crawler)
+
+
+def _finish(crawler: Crawler) -> int:
+    """The exit status; after a forced shutdown, also the summary and the run's record.
+
+    A second Ctrl-C (or signal) stops the reactor at once: the spider is never closed, so its
+    pipeline never commits its last batch nor records the run, and no summary is printed.
+    Both are done here. The batch holds whole pages only, so committing it is safe.
+    """
+    report = crawler.get_extension(HarvestReport)
+    if report is None:
+        return EXIT_STATUS[FAILED_TITLE]
+    if report.outcome is None:
+        pipeline = crawler.get_item_pipeline(SQLitePipeline)
+        if pipeline is not None and pipeline.store is not None:
+            pipeline.close_spider()
+            pipeline.spider_closed("forced_shutdown")
+        report.finish("forced_shutdown")
+    assert report.outcome is not None
+    return report.outcome.exit_status

@@ -2,8 +2,9 @@
 
 Modules: ``world`` (users, tracks, lists, truth), ``objects`` (API dicts and text),
 ``cursors``, ``auth`` (tokens, rate limiter), ``faults`` (knobs and error bodies), ``pages``,
-``app`` (routes), ``http`` (asyncio HTTP/1.1), ``server``, ``cli``, ``process``
-(``SimulatorProcess`` for tests and benchmarks). See the README.
+``shortlinks`` (on.soundcloud.com codes), ``app`` (routes), ``http`` (asyncio HTTP/1.1),
+``server``, ``cli``, ``process`` (``SimulatorProcess`` for tests and benchmarks), ``walk``
+(the reference client). See the README.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Routes (every absolute URL is built on the request's own origin):
 
-- ``GET /resolve?url=``: 302 with ``Location`` and ``{"status","location"}``; 404 if unknown.
+- ``GET /resolve?url=``: 302 with ``Location`` and ``{"status","location"}``; 404 if unknown
+  (``www.``/``m.`` hosts, a trailing slash, a query string and ``on.soundcloud.com/<code>``
+  short links are accepted). ``--resolve-object-rate``: 200 with the object instead.
 - ``GET /tracks/{id}``, ``GET /users/{id}``: id numeric or URN.
 - ``GET /tracks/{id}/favoriters``, ``/reposters``: users, epoch cursors, always an envelope.
 - ``GET /users/{id}/likes/tracks`` and deprecated ``/users/{id}/favorites``: tracks, likes
@@ -99,6 +101,8 @@ class SimulatorApp:
         self.foreign_origin = ""
         self.api_requests = 0
         self.object_bytes = lru_cache(maxsize=300_000)(self._object_bytes)
+        # --forget-cursors: (list name, owner id) -> every cursor this process has issued.
+        self.issued_cursors: dict[tuple[str, int], set[str]] = {}
 
     # -- entry point -----------------------------------------------------------------------
     def handle(self, req: Request) -> Response:
@@ -215,8 +219,13 @@ class SimulatorApp:
         if found is None:
             return Response(404, F.NOT_FOUND)
         kind, obj_id = found
+        if self.dice.coin("resolveobj", self.cfg.resolve_object_rate):
+            self.stats.faults["resolve_object"] += 1
+            body = self.object_bytes(req.origin, kind, obj_id)
+            assert body is not None
+            return Response(200, body)
         location = f"{req.origin}/{kind}/{obj_id}"
-        body = orjson.dumps({"status": "302 - Found", "location": location})
+        body: bytes = orjson.dumps({"status": "302 - Found", "location": location})
         if self.dice.coin("noloc", self.cfg.resolve_no_location):
             self.stats.faults["resolve_no_location"] += 1
             return Response(302, body)

@@ -2,6 +2,7 @@
 
 Flags are generated from the ``WorldConfig`` and ``FaultConfig`` dataclasses (``_`` becomes
 ``-``; booleans get a ``--no-`` twin), so the CLI and the Python API cannot drift apart.
+``--mini-users`` is kept as a deprecated alias of ``--nested-user mini``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import orjson
 
 from sgr_scrapy.simulator.app import SimulatorApp
 from sgr_scrapy.simulator.faults import ERROR_KINDS, FaultConfig
+from sgr_scrapy.simulator.objects import NESTED_USER_SHAPES
 from sgr_scrapy.simulator.server import NotLoopbackError, serve
 from sgr_scrapy.simulator.world import World, WorldConfig
 
@@ -32,7 +34,10 @@ HELP = {
     "heavy_share": "share of users with thousands of likes",
     "artist_share": "share of users who own tracks",
     "blocked_share": "share of tracks with access=blocked",
-    "mini_users": "embed legacy mini users in tracks instead of full users",
+    "artist_fans": "share of the seed's likers and reposters drawn from artists "
+    "(artists of popular tracks first)",
+    "nested_user": "user nested in tracks: partial (2026: kind, id, urn, username, permalink, "
+    "avatar_url, city, country), mini (legacy, with uri) or full",
     "fault_seed": "seed of every fault coin flip",
     "token_ttl": "access token lifetime in seconds (expires_in)",
     "latency_ms": "added latency per request (asyncio sleep, overlaps across connections)",
@@ -53,6 +58,8 @@ HELP = {
     "foreign_next_href_rate": "share of next_hrefs pointing at the foreign listener",
     "omit_id_rate": "share of objects served with a urn but no numeric id",
     "resolve_no_location": "share of /resolve 302s without a Location header (1 = always)",
+    "resolve_object_rate": "share of /resolve answered 200 with the object itself (api-v2 style)",
+    "forget_cursors": "400 for any cursor this process did not issue (expired or forgotten)",
     "revoke_after": "revoke every access token after N API requests (once); 0 = off",
     "revoke_every": "revoke every access token every N API requests; 0 = off",
     "legacy_arrays": "likes without linked_partitioning answer a bare array",
@@ -92,7 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-users", type=int, default=0, help="truth: likers/reposters cap")
     t.add_argument("--max-user-likes", type=int, default=0, help="truth: likes cap per user")
     t.add_argument("--truth-seed", type=int, action="append", help="truth: seed track id")
-    _add_fields(p.add_argument_group("world"), WorldConfig)
+    w = p.add_argument_group("world")
+    _add_fields(w, WorldConfig)
+    w.add_argument("--mini-users", dest="nested_user", action="store_const", const="mini",
+                   help="deprecated alias of --nested-user mini")  # fmt: skip
     _add_fields(p.add_argument_group("faults"), FaultConfig)
     return p
 
@@ -106,6 +116,10 @@ def configs(args: argparse.Namespace) -> tuple[WorldConfig, FaultConfig]:
     if bad:
         raise SystemExit(f"--error-kinds: unknown kind(s) {sorted(bad)}; use {ERROR_KINDS}")
     faults["error_kinds"] = kinds
+    if world["nested_user"] not in NESTED_USER_SHAPES:
+        raise SystemExit("--nested-user must be partial, mini or full")
+    if not 0 <= world["artist_fans"] <= 1:
+        raise SystemExit("--artist-fans must be between 0 and 1")
     if faults["rate_limit_body"] not in ("json", "text", "gateway", "legacy", "mixed"):
         raise SystemExit("--rate-limit-body must be json, text, gateway, legacy or mixed")
     return WorldConfig(**world), FaultConfig(**faults)

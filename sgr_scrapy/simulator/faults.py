@@ -49,6 +49,8 @@ class FaultConfig:
     foreign_next_href_rate: float = 0
     omit_id_rate: float = 0
     resolve_no_location: float = 0
+    resolve_object_rate: float = 0
+    forget_cursors: bool = False
     revoke_after: int = 0
     revoke_every: int = 0
     legacy_arrays: bool = True

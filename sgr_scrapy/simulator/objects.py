@@ -173,10 +173,16 @@ def user_core(seed: int, index: int, user_id: int, n_likes: int) -> dict:
     }
 
 
+# The legacy (2016-2021) nested user; served with its ``uri``.
 MINI_USER_KEYS = (
     "kind", "id", "urn", "permalink", "username", "last_modified", "permalink_url",
     "avatar_url",
 )  # fmt: skip
+# The 2026 nested user (soundcloud-api.md §2.1): no counts, no uri, no permalink_url.
+PARTIAL_USER_KEYS = (
+    "kind", "id", "urn", "username", "permalink", "avatar_url", "city", "country",
+)  # fmt: skip
+NESTED_USER_SHAPES = ("partial", "mini", "full")
 
 
 def track_core(seed: int, index: int, track_id: int, blocked_share: float) -> dict:
@@ -236,9 +242,15 @@ def track_core(seed: int, index: int, track_id: int, blocked_share: float) -> di
     }
 
 
-def finish_user(core: dict, origin: str, mini: bool = False) -> dict:
-    """Return the served user: ``core`` plus its ``uri`` on ``origin`` (mini: legacy subset)."""
-    user = {k: core[k] for k in MINI_USER_KEYS} if mini else dict(core)
+def finish_user(core: dict, origin: str, shape: str = "full") -> dict:
+    """Return the served user in ``shape`` (one of ``NESTED_USER_SHAPES``).
+
+    ``full``: ``core`` plus its ``uri`` on ``origin``; ``mini``: the legacy subset plus
+    ``uri``; ``partial``: the 2026 subset, without ``uri``.
+    """
+    if shape == "partial":
+        return {k: core[k] for k in PARTIAL_USER_KEYS}
+    user = {k: core[k] for k in MINI_USER_KEYS} if shape == "mini" else dict(core)
     user["uri"] = f"{origin}/users/{core['urn']}"
     return user
 
@@ -250,7 +262,7 @@ def finish_track(core: dict, user: dict, origin: str) -> dict:
     base = f"{origin}/tracks/{core['urn']}"
     track["uri"] = base
     track["user"] = user
-    track["permalink_url"] = f"{user['permalink_url']}/{permalink}"
+    track["permalink_url"] = f"https://soundcloud.com/{user['permalink']}/{permalink}"
     track["stream_url"] = f"{base}/stream"
     track["download_url"] = f"{base}/download" if core["downloadable"] else None
     return track

@@ -3,6 +3,7 @@
 Faults here only ever add to a page (nulls, duplicates of the previous page's tail, empty
 pages) or move its ``next_href`` (internal host, foreign host, repeat); the order of the
 distinct items a client collects is never changed (see the README, "Ground truth").
+``--forget-cursors`` refuses (400) any cursor this process did not issue for that list.
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ def page_response(
     pos = 0
     if cursor is not None:
         decoded = (decode_epoch if family == "epoch" else decode_likes)(lst, cursor)
-        if decoded is None:
+        if decoded is None or (
+            cfg.forget_cursors
+            and cursor not in app.issued_cursors.get((lst.name, lst.owner_id), ())
+        ):
             return Response(400, F.bad_request(f"invalid cursor: {cursor!r}"))
         pos = decoded
     envelope = family == "epoch" or _truthy(q.get("linked_partitioning")) or not cfg.legacy_arrays
@@ -93,6 +97,8 @@ def page_response(
             items.insert(dice.rng("nullpos").randint(0, len(items)), b"null")
         if end < len(lst):
             cursor_next = (encode_epoch if family == "epoch" else encode_likes)(lst, end)
+            if cfg.forget_cursors:
+                app.issued_cursors.setdefault((lst.name, lst.owner_id), set()).add(cursor_next)
             href = f"{base}?{next_query(family, cursor_next, size, extra)}"
     if not envelope:
         return Response(200, b"[" + b",".join(items) + b"]")

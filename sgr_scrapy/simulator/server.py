@@ -60,6 +60,7 @@ async def serve(app: SimulatorApp, host: str, port: int, foreign_port: int) -> N
         "api_url": api_url,
         "token_url": f"{api_url}/oauth/token",
         "seed_url": world.seed_url,
+        "seed_short_url": world.short_url(world.seed_track_id),
         "seed_track_id": world.seed_track_id,
         "access_token": grant.access_token,
         "refresh_token": grant.refresh_token,

@@ -1,10 +1,13 @@
 """A plain, stdlib-only reference client of the simulator: ``fetch`` and ``walk_truth``.
 
-``walk_truth`` harvests the way the truth is defined (README, "Ground truth"): follow
+``Walker.truth`` harvests the way the truth is defined (README, "Ground truth"): resolve the
+seed URL (a 302 with or without ``Location``, or a 200 with the object itself), follow
 ``next_href`` until null, skip nulls, dedupe by id/urn, retry 5xx/429/malformed answers,
 refresh the token on 401, move any non-API next_href (internal or foreign host) back onto the
-API origin without sending the token elsewhere, and re-ask a page whose next_href repeats.
-Tests compare it with ``World.truth``; it also documents what a correct harvester does.
+API origin (same path and query) without sending the token elsewhere, re-ask a page whose
+next_href repeats (a bounded number of times), and restart a list from its first page when
+its cursor is refused with a 400. Tests compare it with ``World.truth``; it also documents
+what a correct harvester does.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import http.client
 import json
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from sgr_scrapy.simulator.world import Truth
 
@@ -62,6 +65,17 @@ class WalkError(RuntimeError):
     """Raised by ``Walker`` when a request keeps failing."""
 
 
+class CursorRejectedError(WalkError):
+    """Raised by ``Walker.get`` when the API answers 400 (a cursor it refuses)."""
+
+
+def first_page(url: str) -> str:
+    """Return ``url`` without its ``cursor`` (and ``_gap``): the list's first page."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("cursor", "_gap")]
+    return parts._replace(query=urlencode(query, safe=",")).geturl()
+
+
 class Walker:
     """A sequential harvester of the simulator (see the module docstring)."""
 
@@ -94,8 +108,12 @@ class Walker:
                 return
         raise WalkError(f"cannot refresh the token: {reply.status} {reply.body!r}")
 
-    def get(self, url: str) -> object:
-        """GET ``url`` on the API origin, retrying until a 200 with valid JSON."""
+    def ask(self, url: str) -> tuple[int, dict[str, str], object]:
+        """GET ``url`` on the API origin until a 200 or 302 with valid JSON.
+
+        Returns (status, headers, decoded body). Raises ``CursorRejectedError`` on a 400,
+        ``WalkError`` on a 404 or when every attempt failed.
+        """
         parts = urlsplit(url)
         url = self.api_url + parts.path + (f"?{parts.query}" if parts.query else "")
         for _ in range(self.max_attempts):
@@ -104,21 +122,52 @@ class Walker:
             if reply.status == 401:
                 self._refresh()
                 continue
-            if reply.status != 200:
+            if reply.status == 400:
+                raise CursorRejectedError(f"400 on {url}: {reply.body!r}")
+            if reply.status == 404:
+                raise WalkError(f"404 on {url}")
+            if reply.status not in (200, 302):
                 continue
             try:
-                return reply.json()
+                return reply.status, reply.headers, reply.json()
             except ValueError:
                 continue
         raise WalkError(f"giving up on {url}")
 
-    def walk(self, url: str, cap: int = 0) -> list[dict]:
-        """Return the first ``cap`` (0 = all) distinct items of a list, in API order."""
+    def get(self, url: str) -> object:
+        """GET ``url`` on the API origin, retrying until a 200 with valid JSON."""
+        return self.ask(url)[2]
+
+    def resolve(self, url: str) -> tuple[str, int]:
+        """Return ``("tracks"|"users", id)`` of a soundcloud.com URL via ``/resolve``."""
+        status, headers, body = self.ask(f"{self.api_url}/resolve?url={quote(url, safe='')}")
+        assert isinstance(body, dict)
+        if status == 200:  # the object itself (api-v2 style)
+            return f"{body['kind']}s", item_id(body)
+        location = headers.get("location") or body["location"]
+        kind, ident = urlsplit(location).path.strip("/").split("/")[:2]
+        return kind, int(ident)
+
+    def walk(self, url: str, cap: int = 0, restarts: int = 3) -> list[dict]:
+        """Return the first ``cap`` (0 = all) distinct items of a list, in API order.
+
+        A refused cursor (400) restarts the list from its first page, at most ``restarts``
+        times; the ids already taken keep the result exact.
+        """
         out: list[dict] = []
         seen_ids: set[int] = set()
         seen_urls = {url}
+        repeats = 0
         while url:
-            page = self.get(url)
+            try:
+                page = self.get(url)
+            except CursorRejectedError:
+                if restarts <= 0 or first_page(url) == url:
+                    raise
+                restarts -= 1
+                url = first_page(url)
+                seen_urls = {url}
+                continue
             if isinstance(page, list):
                 page = {"collection": page, "next_href": None}
             assert isinstance(page, dict)
@@ -133,8 +182,12 @@ class Walker:
             if nxt:
                 key = urlsplit(nxt)._replace(scheme="", netloc="").geturl()
                 if key in seen_urls:
+                    repeats += 1
+                    if repeats > self.max_attempts:
+                        raise WalkError(f"next_href keeps repeating: {nxt}")
                     continue  # a repeated next_href: ask the same page again
                 seen_urls.add(key)
+            repeats = 0
             url = nxt
         return out
 
@@ -142,7 +195,7 @@ class Walker:
         self, max_users: int = 0, max_user_likes: int = 0, seeds: list[int] | None = None
     ) -> Truth:
         """Harvest from ``seeds`` (default: the seed track) with these caps."""
-        seeds = seeds or [self.info["seed_track_id"]]
+        seeds = seeds or [self.resolve(self.info["seed_url"])[1]]
         truth = Truth(track_ids=set(seeds))
         for s in seeds:
             base = f"{self.api_url}/tracks/{s}"

@@ -5,7 +5,9 @@ objects and lists are derived on demand from per-item RNGs seeded by ``(seed, ki
 and kept in bounded LRU caches, so a world of a million engagements starts instantly.
 
 Lists are ordered newest first by engagement time (strictly decreasing milliseconds), which
-makes every item's time a unique cursor position within its list.
+makes every item's time a unique cursor position within its list. ``artist_fans`` draws part
+of the seed's likers and reposters among artists; ``nested_user`` picks the user shape nested
+in tracks; ``resolve`` accepts the URL spellings people paste, short links included.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 from sgr_scrapy.simulator.objects import (
+    NESTED_USER_SHAPES,
     WORLD_NOW_MS,
     finish_track,
     finish_user,
@@ -24,6 +27,7 @@ from sgr_scrapy.simulator.objects import (
     track_core,
     user_core,
 )
+from sgr_scrapy.simulator.shortlinks import SHORT_HOST, decode_short, encode_short
 
 DEFAULT_ORIGIN = "https://api.soundcloud.com"
 USER_BASE, USER_STRIDE = 2_150_000_000, 17
@@ -32,6 +36,7 @@ TRACK_BASE, TRACK_STRIDE = 2_246_000_000, 11
 BIG_USER_BASE, BIG_TRACK_BASE, BIG_COUNT, BIG_STEP = 2**53 - 10_000, 2**53 - 20_000, 2, 7
 _TAG_ID, _TAG_FAV, _TAG_REP, _TAG_LIKES, _TAG_NLIKES, _TAG_ARTIST = 1, 2, 3, 4, 5, 6
 _SPAN_MS = 8 * 365 * 86_400_000
+SOUNDCLOUD_HOSTS = frozenset({"soundcloud.com", "www.soundcloud.com", "m.soundcloud.com"})
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,8 @@ class WorldConfig:
     heavy_share: float = 0.003
     artist_share: float = 0.2
     blocked_share: float = 0.03
-    mini_users: bool = False
+    artist_fans: float = 0.0
+    nested_user: str = "partial"
 
 
 @dataclass
@@ -80,11 +86,12 @@ class Truth:
 
 
 class EngagementList:
-    """One ordered list (favoriters, reposters or likes): item ids with unique times."""
+    """One ordered list (``name`` favoriters, reposters or likes): ids with unique times."""
 
-    __slots__ = ("_pos", "ids", "owner_id", "times")
+    __slots__ = ("_pos", "ids", "name", "owner_id", "times")
 
-    def __init__(self, owner_id: int, ids: list[int], times: list[int]) -> None:
+    def __init__(self, owner_id: int, ids: list[int], times: list[int], name: str = "") -> None:
+        self.name = name
         self.owner_id = owner_id
         self.ids = ids
         self.times = times
@@ -116,6 +123,10 @@ class World:
 
     def __init__(self, config: WorldConfig | None = None, **knobs: object) -> None:
         cfg = config or WorldConfig(**knobs)  # type: ignore[arg-type]
+        if cfg.nested_user not in NESTED_USER_SHAPES:
+            raise ValueError(f"nested_user must be partial, mini or full, not {cfg.nested_user!r}")
+        if not 0 <= cfg.artist_fans <= 1:
+            raise ValueError(f"artist_fans must be between 0 and 1, not {cfg.artist_fans}")
         overlap = min(int(cfg.reposters * cfg.repost_overlap), cfg.likers)
         self.config = cfg
         self.n_users = max(cfg.users, cfg.likers + cfg.reposters - overlap + 10, 20)
@@ -211,7 +222,7 @@ class World:
         if index is None:
             return None
         artist = finish_user(
-            self._user_core(self._artist_index(index)), origin, self.config.mini_users
+            self._user_core(self._artist_index(index)), origin, self.config.nested_user
         )
         return finish_track(self._track_core(index), artist, origin)
 
@@ -233,9 +244,34 @@ class World:
                 out.append(i)
         return out
 
+    def _sample_fans(self, rng: random.Random, n: int, exclude: set[int]) -> list[int]:
+        """Sample ``n`` users, ``round(n * artist_fans)`` of them artists (the rest anyone)."""
+        n_artists = round(n * self.config.artist_fans)
+        if n_artists <= 0:
+            return self._sample_users(rng, n, exclude)
+        fans: list[int] = []
+        seen = set(exclude)
+        left = len(set(self._artists) - seen)
+        tries = 0
+        while len(fans) < n_artists and left:
+            tries += 1
+            # Artists of popular tracks first (the likes' own Zipf-ish law), so a fan is
+            # likely to be met as the nested artist of a track in another user's likes.
+            if tries < 20 * n_artists:
+                i = self._artist_index(int(self.n_tracks * rng.random() ** 3))
+            else:
+                i = rng.choice(self._artists)
+            if i not in seen:
+                seen.add(i)
+                fans.append(i)
+                left -= 1
+        fans += self._sample_users(rng, n - len(fans), seen)
+        rng.shuffle(fans)
+        return fans
+
     def _seed_likers(self) -> list[int]:
         rng = random.Random(mix(self.seed, _TAG_FAV, 0))
-        return self._sample_users(rng, self.config.likers, set())
+        return self._sample_fans(rng, self.config.likers, set())
 
     def _list_size(self, track_index: int, tag: int) -> int:
         rng = random.Random(mix(self.seed, tag, track_index, 99))
@@ -251,7 +287,8 @@ class World:
             users = self._seed_likers()
         else:
             users = self._sample_users(rng, self._list_size(index, _TAG_FAV), set())
-        return EngagementList(track_id, [self.user_id(i) for i in users], _times(rng, len(users)))
+        ids = [self.user_id(i) for i in users]
+        return EngagementList(track_id, ids, _times(rng, len(users)), "favoriters")
 
     def _reposters(self, track_id: int) -> EngagementList | None:
         index = self.track_index(track_id)
@@ -262,11 +299,12 @@ class World:
             likers = self._seed_likers()
             n_over = min(int(self.config.reposters * self.config.repost_overlap), len(likers))
             users = rng.sample(likers, n_over)
-            users += self._sample_users(rng, self.config.reposters - n_over, set(likers))
+            users += self._sample_fans(rng, self.config.reposters - n_over, set(likers))
             rng.shuffle(users)
         else:
             users = self._sample_users(rng, self._list_size(index, _TAG_REP), set())
-        return EngagementList(track_id, [self.user_id(i) for i in users], _times(rng, len(users)))
+        ids = [self.user_id(i) for i in users]
+        return EngagementList(track_id, ids, _times(rng, len(users)), "reposters")
 
     def _likes(self, user_id: int) -> EngagementList | None:
         index = self.user_index(user_id)
@@ -286,20 +324,32 @@ class World:
             if j not in seen:
                 seen.add(j)
                 chosen.append(j)
-        return EngagementList(user_id, [self.track_id(j) for j in chosen], _times(rng, n))
+        return EngagementList(user_id, [self.track_id(j) for j in chosen], _times(rng, n), "likes")
 
     # -- resolve ---------------------------------------------------------------------------
+    def short_url(self, track_id: int) -> str:
+        """Return the ``https://on.soundcloud.com/<code>`` short link of ``track_id``."""
+        index = self.track_index(track_id)
+        if index is None:
+            raise KeyError(f"unknown track {track_id}")
+        return f"https://{SHORT_HOST}/{encode_short(self.seed, index)}"
+
     def resolve(self, url: str) -> tuple[str, int] | None:
-        """Map a soundcloud.com URL to ``("tracks"|"users", id)``, or None when unknown."""
+        """Map a soundcloud.com URL to ``("tracks"|"users", id)``, or None when unknown.
+
+        Accepts http and https, ``www.`` and ``m.`` hosts, a trailing slash, any query string
+        or fragment, and ``on.soundcloud.com/<code>`` short links (see ``short_url``).
+        """
         parts = urlsplit(url.strip())
         host = parts.netloc.lower()
-        if parts.scheme not in ("http", "https") or host not in (
-            "soundcloud.com",
-            "www.soundcloud.com",
-            "m.soundcloud.com",
-        ):
+        if parts.scheme not in ("http", "https"):
             return None
         segs = [unquote(s) for s in parts.path.split("/") if s]
+        if host == SHORT_HOST:
+            index = decode_short(self.seed, segs[0], self.n_tracks) if len(segs) == 1 else None
+            return None if index is None else ("tracks", self.track_id(index))
+        if host not in SOUNDCLOUD_HOSTS:
+            return None
         if not segs or len(segs) > 2:
             return None
         user_index = _index_from_slug(segs[0])

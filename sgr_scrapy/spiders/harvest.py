@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Self
 from scrapy import Request, Spider, signals
 from scrapy.exceptions import CloseSpider, DontCloseSpider
 from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.defer import deferred_from_coro
 
 from sgr_scrapy import api
 from sgr_scrapy.args import HarvestArgs
@@ -47,6 +48,7 @@ from sgr_scrapy.items import (
 from sgr_scrapy.middlewares import AuthError, StoppingError, backoff_retry
 from sgr_scrapy.pipelines import SQLitePipeline
 from sgr_scrapy.preflight import KNOWN_ARGUMENTS
+from sgr_scrapy.store import StoreError
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -58,13 +60,23 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+# What each list's items spawn: a liker's or reposter's own likes. (The list-family registry
+# of the neighbourhood issue will declare this per family.)
+CHILD_KIND = {FAVORITERS: LIKES, REPOSTERS: LIKES}
+# A repeated next_href is asked again this many times at most (with back-off) before the list
+# is given up for the run: the API's repeats are usually transient.
+MAX_REPEATS = 5
+
+
 @dataclass(slots=True)
 class LiveList:
     """A list being walked: its stored progress plus what only this run needs."""
 
     progress: ListProgress
     taken: set[int]  # distinct ids taken so far (caps and dedupe)
+    stored: ListProgress | None  # the list as the database had it when this run started
     visited: set[str] = field(default_factory=set)  # next_hrefs followed (loop guard)
+    restarted: bool = False  # restarted from its first page after the API refused its cursor
 
 
 class HarvestSpider(Spider):
@@ -76,15 +88,23 @@ class HarvestSpider(Spider):
         self.args = HarvestArgs.parse(**params)
         self.frontier: deque[ListProgress] = deque()
         self.live: dict[str, LiveList] = {}
-        self.likes_lists: set[int] = set()  # users whose likes list exists (any status)
-        self.seed_tracks: dict[str, int] = {}
-        # Ids written by this run. The same track comes back in many users' likes, the same
-        # artist with each of their tracks: one write each is enough (upserts merge anyway),
-        # and skipping the rest halves a harvest's CPU time.
-        self.written_tracks: set[int] = set()
-        self.written_users: set[int] = set()
+        # Every list reachable from this run's seeds, once, with its status as this run sees it:
+        # the stored one when it needs no work, else pending until this run finishes it.
+        self.lists: dict[str, str] = {}
+        self.stored: dict[str, ListProgress] = {}  # every list in the database at start
+        self.likes_total = 0  # likes lists reachable this run
+        self.likes_done = 0  # ... of which this run is done with (or had no work to do)
+        self.seed_tracks: dict[str, int] = {}  # seed URL -> track id, this run's seeds only
+        self.seed_urls: dict[int, str] = {}  # track id -> the first URL that named it
+        self.aliases: list[tuple[str, str]] = []  # (alias URL, the URL it repeats)
+        # Per id, how complete the richest object this run wrote was (its number of keys).
+        # The same track comes back in many users' likes, the same artist with each of their
+        # tracks: writing each once per richness level halves a harvest's CPU time, and a
+        # richer object seen later (a full user after the partial one nested in a track) is
+        # still written, so no profile field stays NULL.
+        self.written_tracks: dict[int, int] = {}
+        self.written_users: dict[int, int] = {}
         self.errors: list[str] = []  # one line each, for the summary and the exit status
-        self.incomplete = False  # set on close: lists left failed, incomplete or unfinished
         self._store: Store | None = None
 
     @classmethod
@@ -106,12 +126,17 @@ class HarvestSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         store = self._store = self.store  # looked up once; _pump runs for every list
-        known_seeds = {} if self.args.refresh else store.seeds()
-        if not self.args.refresh:
-            self._restore(store)
+        # A run reads only the lists reachable from its own seeds, with its own caps; another
+        # seed's unfinished lists wait until that seed is harvested again.
+        try:
+            self.stored = {p.list_key: p for p in store.lists()}
+            known_seeds = {} if self.args.refresh else store.seeds()
+        except StoreError as exc:
+            self._store_error(exc)
+            return
         for url in self.args.urls:
             if url in known_seeds:
-                self.seed_tracks[url] = known_seeds[url]
+                self._add_seed(url, known_seeds[url])
                 continue
             yield Request(
                 api.resolve_url(self.api_url, url),
@@ -122,59 +147,108 @@ class HarvestSpider(Spider):
                 dont_filter=True,
                 priority=10,
             )
+        resumed = sum(1 for p in self.frontier if p.list_key in self.stored)
+        self.crawler.stats.set_value("sgr/lists/resumed", resumed)
+        if resumed:
+            logger.info("Resuming %(n)d unfinished lists from the database", {"n": resumed})
         for request in self._pump():
             yield request
 
-    def _restore(self, store: Store) -> None:
-        """Queue every list a previous run left unfinished, at the page where it stopped."""
-        resumed = 0
-        for progress in store.lists():
-            if progress.kind == LIKES:
-                self.likes_lists.add(progress.owner_id)
-            if not self._needs_work(progress):
-                continue
-            if progress.next_url:
-                progress.next_url = api.rebase(progress.next_url, self.api_url)
-            self.frontier.append(progress)
-            resumed += 1
-        self.crawler.stats.set_value("sgr/lists/resumed", resumed)
-        self.crawler.stats.set_value("sgr/lists/likes_known", len(self.likes_lists))
-        if resumed:
-            logger.info("Resuming %(n)d unfinished lists from the database", {"n": resumed})
+    def _add_seed(self, url: str, track_id: int) -> list[ListProgress]:
+        """Record a seed; the first URL of a track queues its lists, later ones are aliases."""
+        self.seed_tracks[url] = track_id
+        first = self.seed_urls.setdefault(track_id, url)
+        if first != url:
+            self.aliases.append((url, first))
+            logger.info(
+                "Seed %(url)s is the same track as %(first)s (track %(id)d): harvested once",
+                {"url": url, "first": first, "id": track_id},
+            )
+            return []
+        return [p for kind in (FAVORITERS, REPOSTERS) if (p := self._visit(kind, track_id))]
 
     def _cap(self, kind: str) -> int:
         return self.args.max_user_likes if kind == LIKES else self.args.max_users
 
-    def _needs_work(self, progress: ListProgress) -> bool:
+    def _complete(self, progress: ListProgress) -> bool:
+        """Whether a stored list is read far enough for this run's cap."""
         if progress.status == DONE:
-            return False
+            return True
         if progress.status == CAPPED:
             cap = self._cap(progress.kind)
-            return cap == 0 or cap > progress.cap
-        return True
+            return cap != 0 and progress.items >= cap
+        return False
 
-    def _add_list(self, kind: str, owner_id: int) -> ListProgress | None:
-        """A newly discovered list, queued unless it is already known."""
+    def _visit(self, kind: str, owner_id: int) -> ListProgress | None:
+        """Reach a list from this run's seeds: once per run, whichever way it was found.
+
+        A list the database already holds far enough is not read again, but its items' own
+        lists are reached; any other is queued (from where it stopped, unless refreshing).
+        Returns the list when it is new to the database, for the page that found it to record.
+        """
+        key = api.list_key(kind, owner_id)
+        if key in self.lists:
+            return None
+        stored = self.stored.get(key)
         if kind == LIKES:
-            if owner_id in self.likes_lists:
-                return None
-            self.likes_lists.add(owner_id)
-            self.crawler.stats.set_value("sgr/lists/likes_known", len(self.likes_lists))
-        progress = ListProgress(api.list_key(kind, owner_id), kind, owner_id)
+            self.likes_total += 1
+        if stored is not None and not self.args.refresh and self._complete(stored):
+            self.lists[key] = stored.status
+            if kind == LIKES:
+                self.likes_done += 1
+            child = CHILD_KIND.get(kind)
+            if child is not None:
+                for item_id in self._taken_ids(stored):
+                    self._visit(child, item_id)
+            self._progress_stats()
+            return None
+        self.lists[key] = PENDING
+        if stored is None or self.args.refresh:
+            progress = ListProgress(key, kind, owner_id)
+        else:
+            progress = _snapshot(stored)
+            if progress.next_url:
+                progress.next_url = api.rebase(progress.next_url, self.api_url)
         self.frontier.append(progress)
-        return progress
+        self._progress_stats()
+        return progress if stored is None else None
+
+    def _taken_ids(self, progress: ListProgress) -> set[int]:
+        try:
+            return self._store.taken_ids(progress)
+        except StoreError as exc:
+            self._store_error(exc)
+            return set()
+
+    def _store_error(self, exc: StoreError) -> None:
+        """A database read failed: one line, and a clean stop (nothing was written)."""
+        if not self.crawler.stats.get_value("sgr/store_error"):
+            logger.error("%(error)s", {"error": exc})
+            self.crawler.stats.set_value("sgr/store_error", str(exc))
+            self.crawler.stats.set_value("sgr/stopping", "store_error")
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_error"))
+
+    def _progress_stats(self) -> None:
+        self.crawler.stats.set_value("sgr/lists/likes_known", self.likes_total)
+        self.crawler.stats.set_value("sgr/lists/likes_finished", self.likes_done)
 
     def _pump(self) -> Iterator[Request]:
         """Start queued lists while fewer than SGR_LISTS_IN_FLIGHT are live."""
         while self.frontier and len(self.live) < self.lists_in_flight:
             progress = self.frontier.popleft()
+            stored = self.stored.get(progress.list_key)
             taken: set[int] = set()
             if progress.pages or progress.status != PENDING:
-                taken = self._store.taken_ids(progress)
+                # Resuming: the ids it took rebuild caps and dedupe, and their own lists are
+                # reached again (they may be unfinished too).
+                taken = self._taken_ids(progress)
+                child = CHILD_KIND.get(progress.kind)
+                if child is not None:
+                    for item_id in taken:
+                        self._visit(child, item_id)
             progress.status = PENDING
             progress.error = None
-            live = LiveList(progress, taken)
-            self.live[progress.list_key] = live
+            self.live[progress.list_key] = LiveList(progress, taken, stored)
             url = progress.next_url or api.first_page_url(
                 self.api_url, progress.kind, progress.owner_id
             )
@@ -199,16 +273,29 @@ class HarvestSpider(Spider):
         if requests:
             raise DontCloseSpider
 
-    def closed(self, reason: str) -> None:
-        pipeline = self.crawler.get_item_pipeline(SQLitePipeline)
-        lists = pipeline.summary.get("lists", {}) if pipeline is not None else {}
-        self.incomplete = any(lists.get(s) for s in (PENDING, FAILED, INCOMPLETE))
+    def list_statuses(self) -> dict[str, int]:
+        """This run's lists by status (lists still live or queued count as pending)."""
+        counts: dict[str, int] = {}
+        for status in self.lists.values():
+            counts[status] = counts.get(status, 0) + 1
+        return counts
 
     # --- seed: resolve, track, artist ---
 
-    def parse_resolve(self, response: Response, seed_url: str) -> Iterator[Request]:
+    def parse_resolve(self, response: Response, seed_url: str) -> Iterator[Any]:
         if response.status == 404:
             self._seed_error(seed_url, "not found on SoundCloud (404); check the URL")
+            return
+        if response.status == 200:
+            # The api-v2 style, also seen on some v1 gateways: the resource itself.
+            obj = self._object_or_retry(response)
+            if obj is None:
+                return
+            if obj.get("kind") not in ("track", None):
+                kind = obj.get("kind")
+                self._seed_error(seed_url, f"resolves to a {kind}, not a track; pass a track URL")
+                return
+            yield from self._seed_track(obj, seed_url)
             return
         location = api.resolve_location(response.headers.get("Location"), response.body)
         if not location:
@@ -223,6 +310,10 @@ class HarvestSpider(Spider):
             what = {"users": "a user", "playlists": "a playlist"}.get(kind, f"a {kind!r}")
             self._seed_error(seed_url, f"resolves to {what}, not a track; pass a track URL")
             return
+        if ident in self.seed_urls:
+            # Another spelling of a seed this run already has: no need to fetch it again.
+            yield from self._seed_track_known(seed_url, ident)
+            return
         yield Request(
             api.track_url(self.api_url, ident),
             callback=self.parse_seed_track,
@@ -234,16 +325,26 @@ class HarvestSpider(Spider):
 
     def parse_seed_track(self, response: Response, seed_url: str) -> Iterator[Any]:
         obj = self._object_or_retry(response)
-        if obj is None:
-            return
+        if obj is not None:
+            yield from self._seed_track(obj, seed_url)
+
+    def _seed_track_known(self, seed_url: str, track_id: int) -> Iterator[Any]:
+        self._add_seed(seed_url, track_id)
+        yield Page(seed=Seed(seed_url, track_id))
+
+    def _seed_track(self, obj: dict[str, Any], seed_url: str) -> Iterator[Any]:
         track_id = api.object_id(obj)
         if track_id is None:
             self._seed_error(seed_url, "the API's track has no id or urn")
             return
-        self.seed_tracks[seed_url] = track_id
+        if track_id in self.seed_urls:
+            yield from self._seed_track_known(seed_url, track_id)
+            return
         track, artist = api.track_rows(obj, track_id)
-        self.written_tracks.add(track_id)
-        new_lists = [p for k in (FAVORITERS, REPOSTERS) if (p := self._add_list(k, track_id))]
+        self._written(self.written_tracks, track_id, obj)
+        if artist is not None:
+            self._written(self.written_users, artist.user_id, obj.get("user"))
+        new_lists = self._add_seed(seed_url, track_id)
         yield Page(tracks=[track], users=[artist] if artist else [], new_lists=new_lists)
         if track.artist_id is not None:
             yield Request(
@@ -263,10 +364,18 @@ class HarvestSpider(Spider):
         if obj is None:
             return
         user_id = api.object_id(obj)
-        users = [api.user_row(obj, user_id)] if user_id is not None else []
+        users = []
+        if user_id is not None:
+            users.append(api.user_row(obj, user_id))
+            self._written(self.written_users, user_id, obj)
         # The seed counts as resolved only once its artist is stored, so a crash before that
         # resolves it again on the next run.
         yield Page(users=users, seed=Seed(seed_url, self.seed_tracks[seed_url]))
+
+    @staticmethod
+    def _written(written: dict[int, int], object_id: int, obj: Any) -> None:
+        if isinstance(obj, dict):
+            written[object_id] = max(written.get(object_id, 0), len(obj))
 
     def _object_or_retry(self, response: Response) -> dict[str, Any] | None:
         try:
@@ -310,7 +419,12 @@ class HarvestSpider(Spider):
         cap = self._cap(progress.kind)
         stats = self.crawler.stats
         stats.inc_value("sgr/pages")
-        verdict, url = api.classify_next(next_href, self.api_url)
+        verdict, url = api.classify_next(next_href, self.api_url, response.url)
+        if verdict == "moved":
+            stats.inc_value("sgr/next_href/moved")
+            verdict = "follow"
+        repeat = verdict == "follow" and (url in live.visited or url == response.url)
+        retry = None
         if cut_short:
             # The cap fell inside this page: a later run with a larger cap re-reads it.
             status, next_url = CAPPED, response.url
@@ -318,27 +432,49 @@ class HarvestSpider(Spider):
             status, next_url = CAPPED, url if verdict == "follow" else response.url
         elif verdict == "end":
             status, next_url = DONE, None
-        elif verdict == "foreign" or url in live.visited or url == response.url:
+        elif repeat and (retry := self._repeat_retry(response)) is not None:
+            # Usually transient: ask for this page again, a bounded number of times.
+            status, next_url = PENDING, response.url
+        elif verdict == "foreign" or repeat:
             status, next_url = INCOMPLETE, response.url
             if verdict == "foreign":
-                progress.error = f"next_href on a foreign host: {url}"
+                progress.error = f"next_href on a foreign host with another path: {url}"
                 stats.inc_value("sgr/foreign_urls")
             else:
-                progress.error = "next_href repeats a page already read"
+                progress.error = "next_href repeats a page already read, however often asked"
                 stats.inc_value("sgr/loops")
             logger.warning("List %(key)s stopped: %(why)s", {"key": key, "why": progress.error})
         else:
             status, next_url = PENDING, url
+        if status == CAPPED and _covers(live.stored, len(live.taken)):
+            # A refresh with a smaller cap never downgrades a list read further before.
+            stored = live.stored
+            assert stored is not None
+            status, next_url = stored.status, stored.next_url
+            progress.items, progress.cap = stored.items, stored.cap
+        else:
+            progress.items, progress.cap = len(live.taken), cap
         progress.status, progress.next_url = status, next_url
-        progress.items, progress.cap = len(live.taken), cap
         page.progress = _snapshot(progress)
         yield page
-        if status == PENDING:
+        if retry is not None:
+            yield retry
+        elif status == PENDING:
             live.visited.add(next_url)
             yield self._list_request(key, next_url)
         else:
             self._finish(live)
             yield from self._pump()
+
+    def _repeat_retry(self, response: Response) -> Request | None:
+        request = response.request
+        if request.meta.get("sgr_repeats", 0) >= MAX_REPEATS:
+            return None
+        retry = backoff_retry(self.crawler, request, "repeated_next_href")
+        if retry is not None:
+            retry.meta["sgr_repeats"] = request.meta.get("sgr_repeats", 0) + 1
+            self.crawler.stats.inc_value("sgr/next_href/repeats_asked_again")
+        return retry
 
     def _read_items(self, live: LiveList, collection: list[Any]) -> tuple[Page, bool]:
         """The page's rows, and whether the cap stopped the reading before the page's end."""
@@ -349,6 +485,7 @@ class HarvestSpider(Spider):
         etype = ENGAGEMENT_TYPE[kind]
         cut_short = False
         written_tracks, written_users = self.written_tracks, self.written_users
+        child = CHILD_KIND.get(kind)
         for index, item in enumerate(collection):
             if cap and len(taken) >= cap:
                 rest = collection[index:]
@@ -363,22 +500,26 @@ class HarvestSpider(Spider):
                 continue
             taken.add(item_id)
             if kind == LIKES:
-                if item_id not in written_tracks:
-                    written_tracks.add(item_id)
-                    artist_id = api.object_id(item.get("user"))
-                    fresh_artist = artist_id is not None and artist_id not in written_users
-                    track, artist = api.track_rows(item, item_id, with_artist=fresh_artist)
+                if written_tracks.get(item_id, 0) < len(item):
+                    written_tracks[item_id] = len(item)
+                    artist = item.get("user")
+                    artist_id = api.object_id(artist)
+                    fresh_artist = artist_id is not None and written_users.get(artist_id, 0) < len(
+                        artist
+                    )
+                    track, artist_row = api.track_rows(item, item_id, with_artist=fresh_artist)
                     page.tracks.append(track)
-                    if artist is not None:
-                        written_users.add(artist.user_id)
-                        page.users.append(artist)
+                    if artist_row is not None:
+                        written_users[artist_row.user_id] = len(artist)
+                        page.users.append(artist_row)
                 page.engagements.append(Engagement(owner, item_id, etype, FROM_USER_LIST))
             else:
-                if item_id not in written_users:
-                    written_users.add(item_id)
+                if written_users.get(item_id, 0) < len(item):
+                    written_users[item_id] = len(item)
                     page.users.append(api.user_row(item, item_id))
                 page.engagements.append(Engagement(item_id, owner, etype, FROM_TRACK_LIST))
-                new = self._add_list(LIKES, item_id)
+            if child is not None:
+                new = self._visit(child, item_id)
                 if new is not None:
                     page.new_lists.append(new)
         if page.dropped:
@@ -387,17 +528,34 @@ class HarvestSpider(Spider):
 
     def on_list_error(self, failure: Failure) -> Iterator[Any]:
         request = failure.request
-        live = self.live.get(request.cb_kwargs["key"])
+        key = request.cb_kwargs["key"]
+        live = self.live.get(key)
         if live is None or failure.check(AuthError, StoppingError):
             return  # the crawl is stopping; the list keeps its last committed position
-        if failure.check(HttpError) and failure.value.response.status == 404:
+        progress = live.progress
+        status = failure.value.response.status if failure.check(HttpError) else None
+        if status == 404:
             # The user or track is gone: there is nothing more to read, now or later.
-            live.progress.status, live.progress.next_url = DONE, None
-            live.progress.error = "404 not found"
-            page = Page(progress=_snapshot(live.progress))
+            progress.status, progress.next_url = DONE, None
+            progress.error = "404 not found"
+            page = Page(progress=_snapshot(progress))
             self._finish(live)
             yield page
             yield from self._pump()
+            return
+        first = api.first_page_url(self.api_url, progress.kind, progress.owner_id)
+        if status == 400 and not live.restarted and request.url != first:
+            # The API refused a cursor (expired, or a restarted server forgot it): read the list
+            # again from its first page. The ids already taken keep the rows exact.
+            live.restarted = True
+            live.visited.clear()
+            self.crawler.stats.inc_value("sgr/lists/restarted")
+            logger.warning(
+                "List %(key)s: the API refused its cursor (HTTP 400); reading it again from "
+                "its first page",
+                {"key": key},
+            )
+            yield self._list_request(key, first)
             return
         yield from self._fail(live, request.url, _failure_reason(failure))
 
@@ -416,10 +574,12 @@ class HarvestSpider(Spider):
     def _finish(self, live: LiveList) -> None:
         progress = live.progress
         del self.live[progress.list_key]
+        self.lists[progress.list_key] = progress.status
         stats = self.crawler.stats
         stats.inc_value(f"sgr/lists/{progress.status}")
         if progress.kind == LIKES:
-            stats.inc_value("sgr/lists/likes_finished")
+            self.likes_done += 1
+            self._progress_stats()
 
 
 _ARG_NAMES = frozenset(KNOWN_ARGUMENTS)
@@ -438,6 +598,13 @@ def _snapshot(progress: ListProgress) -> ListProgress:
         progress.cap,
         progress.error,
     )
+
+
+def _covers(stored: ListProgress | None, items: int) -> bool:
+    """Whether a stored list was read at least as far as `items` distinct items."""
+    if stored is None:
+        return False
+    return stored.status == DONE or (stored.status == CAPPED and stored.items >= items)
 
 
 def _failure_reason(failure: Failure) -> str:
