@@ -30,8 +30,13 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
+# The simulator in the foreground on a fixed port, for a harvest run by hand (README):
+#   make simulator PORT=8765 ARGS="--likers 300 --latency-ms 100"
+# ARGS: any option of `python -m sgr_scrapy.simulator --help`.
+PORT ?= 8765
+ARGS ?=
 simulator: $(STAMP)
-	$(PY) -m sgr_scrapy.simulator
+	$(PY) -m sgr_scrapy.simulator --port $(PORT) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,11 +1,15 @@
-"""``python -m bench`` (``make bench``): the five benchmarks of the harvest, one table.
+"""``python -m bench`` (``make bench``): the six benchmarks of the harvest, one table.
 
-1. cpu: no latency, no limit, ~229k engagements; tracks, engagements and requests per
+1. cpu: no latency, no limit, two worlds (~229k engagements in short lists; a wide one shaped
+   like the stricter simulator's); tracks, engagements and requests per
    second and peak RSS, against the ceiling (bench/ceiling.py: a bare spider, same requests).
-2. latency: 100 ms ± 20 ms, 20 requests/s per token; wall time against the ideal, 429 share.
+2. latency: 100 ms ± 20 ms, 20 requests/s per token, bursts of 20, of 1, and Retry-After as the
+   only hint; wall time against the ideal, 429 share.
 3. economy: requests made against the minimum (reuses benchmark 1's harvest when both run).
 4. scale: ~1M engagements; peak RSS and throughput against benchmark 1.
 5. resume: ``kill -9`` half-way, rerun; requests repeated against the requests in flight.
+6. feeds: benchmark 1's world with no feed and with ``-O out.jsonl``: the export's cost, and
+   records = rows written (``python -m bench.feeds --repeat 3`` for medians).
 
 Options: ``--only cpu,latency,...``, ``--quick`` (small worlds: a smoke run, not a measure),
 ``--json PATH`` (write the machine and the rows too). Every figure is printed beside its
@@ -22,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cpu, latency, resume, scale
+from bench import cpu, feeds, latency, resume, scale
 from bench.common import Row, machine
 
 BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
@@ -31,6 +35,7 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "economy": cpu.economy,
     "scale": scale.run,
     "resume": resume.run,
+    "feeds": lambda quick, cache: feeds.run(quick=quick, repeat=1),
 }
 
 

@@ -159,7 +159,9 @@ def harvest_command(
     else:
         cmd += ["-m", "scrapy.cmdline"]
     cmd += ["crawl", "harvest", "-a", f"url={info['seed_url']}"]
-    base = {"SGR_DB_PATH": str(db), "SGR_TOKEN_CACHE": f"{db}.token.json"}
+    # LOG_LEVEL asks for the logs (sgr_scrapy/verbosity.py quiets Scrapy's INFO lines
+    # otherwise), so the run ends with the stats dump that `Run.stats` reads.
+    base = {"SGR_DB_PATH": str(db), "SGR_TOKEN_CACHE": f"{db}.token.json", "LOG_LEVEL": "INFO"}
     for name, value in {**base, **(settings or {})}.items():
         cmd += ["-s", f"{name}={value}"]
     return cmd

@@ -1,7 +1,13 @@
-"""The harvest spider's arguments, validated once before any request is made."""
+"""The harvest spider's `-a` arguments: declared once, validated once before any request is made.
+
+`ARGUMENTS` is the one declaration: parsing and validation (`HarvestArgs.parse`), the list of
+known names (`KNOWN_ARGUMENTS`), `scrapy crawl harvest --help` and the README's table all come
+from it (tests/test_help.py checks the last two).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +16,20 @@ from sgr_scrapy.api import check_seed_url
 
 class ArgumentError(ValueError):
     """Raised by HarvestArgs.parse for a bad `-a` argument; str() is one line saying what to do."""
+
+
+def _urls(name: str, value: object) -> tuple[str, ...]:
+    return tuple(u for u in str(value or "").split(",") if u.strip())
+
+
+def _urls_file(name: str, value: object) -> tuple[str, ...]:
+    if not value:
+        return ()
+    try:
+        lines = Path(str(value)).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArgumentError(f"cannot read -a {name}={value}: {exc}") from None
+    return tuple(line for line in lines if line.strip() and not line.lstrip().startswith("#"))
 
 
 def _count(name: str, value: object) -> int:
@@ -32,6 +52,58 @@ def _flag(name: str, value: object) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class Argument:
+    """One `-a NAME=VALUE` argument of the harvest."""
+
+    name: str
+    default: str  # what leaving it out means, spelled as it would be typed
+    metavar: str  # how its value is written in the help
+    help: str  # one line, for --help and the README
+    convert: Callable[[str, object], object]
+
+
+ARGUMENTS: tuple[Argument, ...] = (
+    Argument(
+        "url",
+        "",
+        "URL[,URL...]",
+        "track URL(s), comma-separated (`https://soundcloud.com/<artist>/<track>`)",
+        _urls,
+    ),
+    Argument(
+        "urls_file",
+        "",
+        "FILE",
+        "a file of track URLs, one per line (`#` comments allowed); adds to `url`",
+        _urls_file,
+    ),
+    Argument(
+        "max_users",
+        "0",
+        "N",
+        "likers and reposters to take, each list capped separately: the first N distinct "
+        "users in API order; `0` = all",
+        _count,
+    ),
+    Argument(
+        "max_user_likes",
+        "0",
+        "N",
+        "liked tracks to take per user: the first N distinct in API order; `0` = all",
+        _count,
+    ),
+    Argument(
+        "refresh",
+        "0",
+        "0|1",
+        "`1` re-fetches lists that an earlier run finished (rows are merged, never doubled)",
+        _flag,
+    ),
+)
+KNOWN_ARGUMENTS: tuple[str, ...] = tuple(a.name for a in ARGUMENTS)
+
+
+@dataclass(frozen=True, slots=True)
 class HarvestArgs:
     urls: tuple[str, ...]
     max_users: int = 0  # likers and reposters, each list capped separately; 0: no cap
@@ -39,21 +111,15 @@ class HarvestArgs:
     refresh: bool = False  # re-fetch lists a previous run finished
 
     @classmethod
-    def parse(
-        cls,
-        url: str = "",
-        urls_file: str = "",
-        max_users: object = 0,
-        max_user_likes: object = 0,
-        refresh: object = 0,
-    ) -> HarvestArgs:
-        raw = [u for u in str(url or "").split(",") if u.strip()]
-        if urls_file:
-            try:
-                lines = Path(urls_file).read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ArgumentError(f"cannot read -a urls_file={urls_file}: {exc}") from None
-            raw += [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    def parse(cls, **given: object) -> HarvestArgs:
+        """Validate `-a` arguments (strings, as Scrapy passes them); ArgumentError if bad."""
+        unknown = sorted(set(given) - set(KNOWN_ARGUMENTS))
+        if unknown:
+            raise ArgumentError(
+                f"unknown argument -a {unknown[0]}; the harvest takes " + ", ".join(KNOWN_ARGUMENTS)
+            )
+        values = {a.name: a.convert(a.name, given.get(a.name, a.default)) for a in ARGUMENTS}
+        raw = [*values.pop("url"), *values.pop("urls_file")]  # type: ignore[misc]
         if not raw:
             raise ArgumentError(
                 "no seed URL: pass -a url=https://soundcloud.com/<artist>/<track> "
@@ -67,9 +133,4 @@ class HarvestArgs:
                 raise ArgumentError(str(exc)) from None
             if checked not in urls:
                 urls.append(checked)
-        return cls(
-            urls=tuple(urls),
-            max_users=_count("max_users", max_users),
-            max_user_likes=_count("max_user_likes", max_user_likes),
-            refresh=_flag("refresh", refresh),
-        )
+        return cls(urls=tuple(urls), **values)  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
 """HarvestReport: progress while the harvest runs, and the seed project's summary at the end.
 
-Settings read: SGR_PROGRESS_INTERVAL (seconds between progress lines; a live bar on stderr
-replaces them when stderr is a terminal).
+Settings read: SGR_PROGRESS_INTERVAL (seconds between progress lines; when stderr is a terminal,
+a live bar redrawn every second replaces them; 0 turns both off). See sgr_scrapy/progress.py.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections import deque
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Self
 
 from scrapy import signals
@@ -17,6 +19,7 @@ from twisted.internet import task
 from sgr_scrapy.items import CAPPED, DONE, FAILED, INCOMPLETE, LIKES, PENDING
 from sgr_scrapy.outcome import Outcome, RunFacts, judge
 from sgr_scrapy.pipelines import SQLitePipeline
+from sgr_scrapy.progress import LiveBar, Snapshot
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -24,16 +27,19 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 RULE = "=" * 64
+BAR_PERIOD = 1.0  # seconds between redraws of the live bar
+RATE_WINDOW = 30.0  # seconds of history behind the requests/s and the ETA
 
 
 class HarvestReport:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.interval = crawler.settings.getfloat("SGR_PROGRESS_INTERVAL")
-        self.tty = sys.stderr.isatty()
+        self.bar = LiveBar.on(sys.stderr) if self.interval > 0 else None
         self.started = time.monotonic()
         self._timer: task.LoopingCall | None = None
-        self._last: tuple[float, int, int] = (self.started, 0, 0)  # time, requests, users done
+        # (time, requests, users done) of recent reports, for rates that do not jump about
+        self._samples: deque[tuple[float, int, int]] = deque([(self.started, 0, 0)])
         self.before: tuple[dict[str, int], dict[str, int]] = ({}, {})  # tables, engagements
         self.outcome: Outcome | None = None
 
@@ -50,16 +56,20 @@ class HarvestReport:
         if pipeline is not None and pipeline.store is not None:
             # The database's totals before this run, to tell this run's new rows apart.
             self.before = (pipeline.store.table_counts(), pipeline.store.engagement_counts())
-        self._last = (self.started, 0, 0)
-        period = 1.0 if self.tty else self.interval
-        if period > 0:
-            self._timer = task.LoopingCall(self.report)
-            self._timer.start(period, now=False)
+        self._samples = deque([(self.started, 0, 0)])
+        if self.interval <= 0:
+            return
+        if self.bar is not None:
+            self.bar.start()
+        self._timer = task.LoopingCall(self.report)
+        self._timer.start(BAR_PERIOD if self.bar is not None else self.interval, now=False)
 
     def _stat(self, key: str) -> int:
         return int(self.crawler.stats.get_value(key, 0) or 0)
 
     def _phase(self) -> str:
+        if not self.crawler.crawling:  # Ctrl-C: what is in flight is finishing
+            return "stopping"
         spider = self.crawler.spider
         lists = list(getattr(spider, "live", {}).values())
         queued = list(getattr(spider, "frontier", ()))
@@ -71,34 +81,51 @@ class HarvestReport:
             return "social spill"
         return "user depth"
 
-    def report(self) -> None:
+    def snapshot(self) -> Snapshot:
         now = time.monotonic()
         requests = self._stat("downloader/request_count")
         users_total = self._stat("sgr/lists/likes_known")
         users_done = self._stat("sgr/lists/likes_finished")
-        then, last_requests, last_done = self._last
+        while len(self._samples) > 1 and now - self._samples[1][0] >= RATE_WINDOW:
+            self._samples.popleft()
+        then, then_requests, then_done = self._samples[0]
+        self._samples.append((now, requests, users_done))
         elapsed = max(1e-6, now - then)
-        rate = (requests - last_requests) / elapsed
-        user_rate = (users_done - last_done) / elapsed
-        self._last = (now, requests, users_done)
+        user_rate = (users_done - then_done) / elapsed
         remaining = max(0, users_total - users_done)
-        eta = f"{remaining / user_rate:.0f} s" if user_rate > 0 and remaining else "-"
-        line = (
-            f"{self._phase()}: users {users_done}/{users_total}, "
-            f"tracks {self._stat('sgr/rows/tracks')}, "
-            f"engagements {self._stat('sgr/rows/engagements')}, requests {requests} "
-            f"({rate:.1f}/s), 429 waits {self._stat('sgr/rate_limit/responses')}, "
-            f"retries {self._stat('retry/count')}, token refreshes "
-            f"{self._stat('sgr/auth/renewals')}, failed pages {self._stat('sgr/pages_failed')}, "
-            f"lists incomplete {self._stat('sgr/lists/incomplete')}, ETA {eta}"
+        return Snapshot(
+            phase=self._phase(),
+            users_done=users_done,
+            users_total=users_total,
+            tracks=self._stat("sgr/rows/tracks"),
+            engagements=self._stat("sgr/rows/engagements"),
+            requests=requests,
+            rate=(requests - then_requests) / elapsed,
+            waits=self._stat("sgr/rate_limit/responses"),
+            retries=self._stat("retry/count"),
+            refreshes=self._stat("sgr/auth/renewals"),
+            failed_pages=self._stat("sgr/pages_failed"),
+            incomplete=self._stat("sgr/lists/incomplete"),
+            eta=remaining / user_rate if user_rate > 0 and remaining else None,
         )
-        if self.tty:
-            done = users_done / users_total if users_total else 0.0
-            bar = "#" * int(done * 20)
-            sys.stderr.write(f"\r[{bar:<20}] {line[:150]}\x1b[K")
-            sys.stderr.flush()
+
+    def report(self) -> None:
+        snapshot = self.snapshot()
+        if self.bar is not None:
+            self.bar.update(snapshot)
         else:
-            logger.info("%(line)s", {"line": line})
+            logger.info("%(line)s", {"line": snapshot.line()})
+
+    def _close_bar(self, reason: str) -> None:
+        """Show the last numbers and hand the terminal back, before the summary is printed."""
+        if self.bar is not None:
+            if self.bar.started:
+                last = replace(self.snapshot(), eta=None)
+                self.bar.update(
+                    replace(last, phase="finished" if reason == "finished" else "stopped")
+                )
+            self.bar.stop()
+            self.bar = None
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         self.finish(reason)
@@ -109,8 +136,7 @@ class HarvestReport:
             return self.outcome
         if self._timer is not None and self._timer.running:
             self._timer.stop()
-        if self.tty:
-            sys.stderr.write("\n")
+        self._close_bar(reason)
         spider = self.crawler.spider
         pipeline = self.crawler.get_item_pipeline(SQLitePipeline)
         summary: dict[str, Any] = pipeline.summary if pipeline is not None else {}
@@ -132,6 +158,21 @@ class HarvestReport:
         sys.stdout.write(self.render(summary, facts, self.outcome, failed))
         sys.stdout.flush()
         return self.outcome
+
+    def _rate_limit_line(self) -> str:
+        # The same stat keys as the stats dump: 429 answers, and the wall-clock time downloads
+        # stood still for them (overlapping waits counted once).
+        stats = self.crawler.stats
+        blocked = float(stats.get_value("sgr/rate_limit/blocked_seconds", 0) or 0)
+        line = (
+            f"{self._stat('sgr/rate_limit/responses')} answers 429 "
+            f"(sgr/rate_limit/responses), downloads paused {blocked:.1f} s "
+            "(sgr/rate_limit/blocked_seconds)"
+        )
+        rate = stats.get_value("sgr/throttle/rate")
+        if rate:
+            line += f", then paced at {float(rate):.1f} requests/s"
+        return line
 
     def render(
         self, summary: dict[str, Any], facts: RunFacts, outcome: Outcome, failed: list[Any]
@@ -166,8 +207,7 @@ class HarvestReport:
             f"API calls:         {self._stat('downloader/request_count'):,}",
             f"Tracks/s:          {self._stat('sgr/rows/tracks') / elapsed if elapsed else 0:,.1f}",
             f"Retries:           {self._stat('retry/count')}",
-            f"Rate-limit waits:  {self._stat('sgr/rate_limit/responses')} "
-            f"({self.crawler.stats.get_value('sgr/rate_limit/wait_seconds', 0):.1f} s)",
+            f"Rate-limit waits:  {self._rate_limit_line()}",
             f"Token refreshes:   {self._stat('sgr/auth/renewals')}",
             (
                 f"Completeness:      {lists.get(DONE, 0):,} lists read to the end, "

@@ -4,11 +4,16 @@ The spider yields `Page` items: everything one API response contributes, togethe
 progress of the list it belongs to, so that the pipeline can commit both in one transaction
 (a crash then loses whole pages, never half of one, and never advances a cursor past rows that
 were not written).
+
+Records (`TrackRecord`, `UserRecord`, `EngagementRecord`) are what feed exports receive: one per
+row a run wrote, built from the database after the run's last commit (see feeds.py). Their
+fields are `type` followed by the table's column names; `RECORD_KINDS` declares each kind once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 # Bits of `Engagement.sources`: which kind of list an engagement was read from. They let a
 # resumed crawl rebuild, per list, the set of items already taken (for caps and dedupe) even
@@ -118,3 +123,98 @@ class Page:
     failed: FailedPage | None = None
     seed: Seed | None = None
     dropped: int = 0  # items without an id, or null, dropped from this page
+
+
+# --- Records: rows as feed exports see them (see feeds.py) ---
+
+
+@dataclass(slots=True)
+class TrackRecord:
+    """A row of `tracks`; `tags` a list, `machine_tags` and `raw_json` objects."""
+
+    type: str  # "track"
+    track_id: int
+    urn: str | None
+    title: str | None
+    artist_id: int | None
+    artist_name: str | None
+    genre: str | None
+    tags: list[str]
+    machine_tags: dict[str, str]
+    duration_ms: int | None
+    playback_count: int | None
+    like_count: int | None
+    reposts_count: int | None
+    comment_count: int | None
+    permalink_url: str | None
+    created_at: str | None
+    raw_json: dict[str, Any] | None
+    first_seen: str | None
+    last_seen: str | None
+
+
+@dataclass(slots=True)
+class UserRecord:
+    """A row of `users`; `raw_json` an object."""
+
+    type: str  # "user"
+    user_id: int
+    urn: str | None
+    username: str | None
+    permalink_url: str | None
+    followers_count: int | None
+    followings_count: int | None
+    track_count: int | None
+    public_favorites_count: int | None
+    city: str | None
+    country: str | None
+    created_at: str | None
+    raw_json: dict[str, Any] | None
+    first_seen: str | None
+    last_seen: str | None
+
+
+@dataclass(slots=True)
+class EngagementRecord:
+    """A row of `user_engagements`."""
+
+    type: str  # "engagement"
+    user_id: int
+    track_id: int
+    engagement_type: str
+    sources: int
+    first_seen: str | None
+    last_seen: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordKind:
+    """One kind of record: its `type`, its table, its item class and its JSON columns.
+
+    The record's fields after `type` are the table's columns it exports; `json_columns` are
+    stored as JSON text and exported as lists or objects. The table's key orders the export.
+    """
+
+    type: str
+    table: str
+    record: type
+    key: tuple[str, ...]
+    json_columns: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(self.record))[1:]
+
+
+# Every kind of record a harvest exports, declared once: a new row kind (follows, playlists,
+# related tracks) is one entry here and one record class above.
+RECORD_KINDS: tuple[RecordKind, ...] = (
+    RecordKind("track", "tracks", TrackRecord, ("track_id",), ("tags", "machine_tags", "raw_json")),
+    RecordKind("user", "users", UserRecord, ("user_id",), ("raw_json",)),
+    RecordKind(
+        "engagement",
+        "user_engagements",
+        EngagementRecord,
+        ("user_id", "track_id", "engagement_type"),
+    ),
+)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self
 
@@ -38,6 +40,18 @@ logger = logging.getLogger(__name__)
 
 NOT_BEFORE = "sgr_not_before"  # request meta: epoch seconds before which it must not be sent
 SENT_AT = "sgr_sent_at"  # request meta: when the rate limiter let it go
+
+# Pacing (see _Pace): the fit reads the latest HISTORY answers of the slot; the slot is then
+# paced at MARGIN of the fitted rate (send times jitter by a few ms, and a bucket of one
+# forgives none of it), which then grows by a share of itself each second (see _Pace.limited).
+HISTORY = 400
+MARGIN = 0.97
+FIRST_GROWTH = 0.3
+MIN_GROWTH = 0.001
+BURSTS = (1, 2, 3, 4, 5, 6, 8, 11, 16, 20, 24, 32, 45, 64)
+GRID = 25  # rates tried per burst and pass
+TOLERANCE = 0.5  # misfit within which a more cautious fit is preferred
+JITTER = 0.005  # seconds by which the server may count a request after we send it
 
 
 class StoppingError(IgnoreRequest):
@@ -97,66 +111,173 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
 @dataclass(slots=True)
 class _Pace:
-    """One download slot's pacing, learnt from the server's 429s.
+    """One download slot's pacing: a token bucket shaped like the server's, learnt from its 429s.
 
-    Each 429 blocks the slot for the wait the server
-    asked for. 429s of requests sent before the last adjustment belong to the same event; a new
-    event sets the interval between sends from what the server admitted since the previous
-    one (it was saturated all along, so that is its rate, burst excluded), a little slower.
-    After a quiet stretch the interval shrinks slowly, so a raised limit is found again.
+    Until the first 429 the slot is in slow start: 50 requests/s, a little faster after each
+    success, until unpaced, so a limited server answers a handful of 429s instead of one per
+    request in flight. Each 429 blocks the slot until the time the server gave. A 429 of a
+    request sent after the last fit is a new event: the rate and burst are fitted again to the
+    server's own answers (which requests it admitted, which it refused, and when each was
+    sent), and the slot is paced a little under them, with the fitted bucket's state. The
+    pace then grows: quickly after the first fit (one 429 says little), by 0.1% a second once
+    two fits agree, so a raised limit is found again.
     """
 
+    rate: float = 50.0  # requests/s the slot is paced at; 0: unpaced
+    burst: int = 1  # requests let go at once when the bucket is full
+    tat: float = 0.0  # theoretical arrival time of the next booking (GCRA)
+    released: float = 0.0  # the same, of the requests actually sent
     blocked_until: float = 0.0
-    # Seconds between sends. A crawl starts at 50 requests/s and doubles about every 35
-    # successes until unpaced (slow start: a limited server then answers a handful of 429s
-    # instead of one per request in flight); after a 429 the server's rate sets it.
-    interval: float = 0.02
-    next_send: float = 0.0
-    adjusted_at: float = 0.0
-    first_ok: float = 0.0
-    oks: int = 0
-    window_start: float = 0.0  # start of the measurement since the last event
-    window_oks: int = 0
-    quiet: int = 0  # successes since the last 429
+    fitted: bool = False  # the rate comes from a fit, not from slow start
+    fitted_at: float = 0.0
+    fitted_rate: float = 0.0
+    generation: int = 0  # bumped by every fit: requests already booked book again
+    growth: float = 0.0  # share of the rate added per second until the next 429
+    # (sent at, admitted) of the latest answers, and the latest send times.
+    answers: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    sends: deque[float] = field(default_factory=lambda: deque(maxlen=256))
 
     def reserve(self, now: float) -> float:
         """Seconds to wait before this request may be sent (and book its turn)."""
         start = max(now, self.blocked_until)
-        if self.interval:
-            start = max(start, self.next_send)
-            self.next_send = start + self.interval
+        if self.rate:
+            interval = 1.0 / self.rate
+            start = max(start, self.tat - (self.burst - 1) * interval)
+            self.tat = max(self.tat, start) + interval
         return start - now
 
-    def ok(self, now: float) -> None:
-        if not self.first_ok:
-            self.first_ok = self.window_start = now
-        self.oks += 1
-        self.quiet += 1
-        if not self.adjusted_at:
-            self.interval = self.interval * 0.98 if self.interval > 0.001 else 0.0
-        elif self.quiet > 300:
-            self.interval *= 0.998
+    def release(self, now: float) -> float:
+        """Seconds this request must still wait so that actual sends conform to the bucket.
 
-    def limited(self, now: float, wait: float, sent_at: float) -> None:
-        self.blocked_until = max(self.blocked_until, now + wait)
-        self.next_send = max(self.next_send, self.blocked_until)
-        self.quiet = 0
-        if sent_at < self.adjusted_at:
+        A booked turn can come late (the reactor was busy parsing or committing), and two late
+        turns would leave together: a bucket of one refuses the second.
+        """
+        if not self.rate:
+            self.sends.append(now)
+            return 0.0
+        interval = 1.0 / self.rate
+        earliest = self.released - (self.burst - 1) * interval
+        if now < earliest:
+            return earliest - now
+        self.released = max(self.released, now) + interval
+        self.sends.append(now)
+        return 0.0
+
+    def answered(self, now: float, sent_at: float, admitted: bool) -> None:
+        self.answers.append((sent_at, admitted))
+        if not admitted:
             return
-        admitted = self.oks - self.window_oks
-        elapsed = now - self.window_start
-        if not self.adjusted_at:
-            # The first window began with the server's burst allowance still full: what got
-            # through then overstates its rate, so start at half of it.
-            self.interval = 2 * elapsed / admitted if admitted and elapsed > 0 else 0.05
-        elif admitted >= 5 and elapsed >= 0.25:
-            self.interval = 1.07 * elapsed / admitted
+        if not self.fitted:
+            if self.rate:  # slow start: about double every 35 successes, then unpaced
+                self.rate = self.rate / 0.98 if self.rate < 1000 else 0.0
+        else:  # `growth` per second
+            self.rate += self.growth
+
+    def limited(self, now: float, wait: float, sent_at: float) -> float:
+        """Block the slot for the server's wait and, on a new event, fit the bucket again.
+
+        Returns the seconds this 429 added to the block (0 when an earlier one covered it).
+        """
+        until = now + wait
+        added = max(0.0, until - max(self.blocked_until, now))
+        self.blocked_until = max(self.blocked_until, until)
+        self.answers.append((sent_at, False))
+        if sent_at < self.fitted_at:
+            return added  # sent before the last fit: the same event, already accounted for
+        answers = [a for a in self.answers if a[0] <= sent_at]
+        # Requests sent before this one and not answered yet took a token too, most likely.
+        answered = {at for at, _ in answers}
+        answers += [(at, True) for at in self.sends if at <= sent_at and at not in answered]
+        answers.sort()
+        rate, burst, tokens = fit_bucket(answers)
+        rate *= MARGIN
+        if self.fitted and rate >= 0.98 * self.rate:
+            # Refused at about the pace the fit recommends: the fit is wrong, the 429 is not.
+            rate = 0.9 * self.rate
+        # A first fit may be far too cautious: grow quickly until the next 429. Once two fits
+        # agree, the rate is known, and it only creeps up, in case the limit is raised.
+        if not self.fitted:
+            self.growth = FIRST_GROWTH
+        elif abs(rate / self.fitted_rate - 1) < 0.05:
+            self.growth = MIN_GROWTH
         else:
-            self.interval = min(1.0, self.interval * 1.2)
-        self.adjusted_at = now
-        # The server's bucket was empty at this 429 and will be at the next: what it admits in
-        # between, blocked time included (its bucket refills meanwhile), is its rate.
-        self.window_start, self.window_oks = now, self.oks
+            self.growth = max(MIN_GROWTH, self.growth / 2)
+        self.rate = self.fitted_rate = rate
+        self.burst = max(1, burst // 2)
+        self.fitted, self.fitted_at = True, now
+        self.generation += 1
+        # The fitted bucket holds `tokens` at the last answered send; every request sent since
+        # took one (or will be refused). Refill at our own, slower rate from there on.
+        interval = 1.0 / self.rate
+        tokens = min(self.burst, tokens) - sum(1 for t in self.sends if t > sent_at)
+        self.tat = self.released = sent_at + (self.burst - tokens) * interval
+        return added
+
+
+def fit_bucket(answers: list[tuple[float, bool]]) -> tuple[float, int, float]:
+    """(rate, burst, tokens left) of the token bucket that best explains the server's answers.
+
+    `answers` is (sent at, admitted) in send order. A candidate bucket is replayed over them,
+    starting full (see _replay); each burst in BURSTS gets its best rate, and every fit within
+    TOLERANCE of the best misfit is kept.
+    """
+    span = answers[-1][0] - answers[0][0]
+    admitted = sum(1 for _, ok in answers if ok)
+    mean = max(admitted, 1) / max(span, 0.1)
+    fits = [(*_fit_rate(answers, burst, mean / 4, mean * 8), burst) for burst in BURSTS]
+    floor = min(f[0] for f in fits)
+    good = [f for f in fits if f[0] <= floor + TOLERANCE]
+    # Several buckets explain the answers as well (a small burst and a high rate, or the
+    # reverse). Burst: the smallest, safe under each. Rate: between the slowest and the
+    # fastest fit; too fast brings the next 429 soon, and with it the answers that narrow
+    # the range, too slow would never be seen.
+    slowest = min(good, key=lambda f: f[2])
+    rate = math.sqrt(slowest[2] * max(f[2] for f in good))
+    return rate, min(f[3] for f in good), slowest[1]
+
+
+def _fit_rate(
+    answers: list[tuple[float, bool]], burst: int, lo: float, hi: float
+) -> tuple[float, float, float]:
+    """(misfit, tokens left, rate) of the best rate for `burst` between `lo` and `hi`.
+
+    A coarse grid (ratio 1.07) and then a fine one (ratio ~1.005) around its best point;
+    the lowest rate within TOLERANCE of the best misfit wins.
+    """
+    for _ in range(2):
+        step = (hi / lo) ** (1 / (GRID - 1))
+        fits = [(*_replay(answers, lo * step**i, burst), lo * step**i) for i in range(GRID)]
+        floor = min(f[0] for f in fits)
+        good = next(f for f in fits if f[0] <= floor + TOLERANCE)
+        lo, hi = good[2] / step, good[2] * step
+    return good
+
+
+def _replay(answers: list[tuple[float, bool]], rate: float, burst: int) -> tuple[float, float]:
+    """(misfit, tokens left) of a token bucket of `rate` and `burst` replayed over `answers`.
+
+    A request reaches the server a little after we send it: an admitted request counts
+    against the bucket only when it is short even JITTER seconds later, by one plus how much;
+    a refused one when the bucket had a token at the send.
+    """
+    tokens, last, misfit = float(burst), answers[0][0], 0.0
+    slack = rate * JITTER
+    for at, ok in answers:
+        refill = tokens + (at - last) * rate
+        last = at
+        if ok:
+            if min(burst, refill + slack) < 1.0:
+                misfit += 2.0 - refill
+            # A small debt carries over, so a rate a little too high shows after a few sends.
+            tokens = max(-slack, min(burst, refill) - 1.0)
+        else:
+            # No slack here: a request reaches the server after we send it, when its bucket
+            # holds more, not less. (Slack both ways would let a bucket that refills exactly
+            # at our own pace explain every answer.)
+            if min(burst, refill) >= 1.0:
+                misfit += min(burst, refill)
+            tokens = min(burst, refill, 1.0)
+    return misfit, tokens
 
 
 class RateLimitMiddleware:
@@ -192,20 +313,35 @@ class RateLimitMiddleware:
             await wait_unless_stopping(self.crawler, not_before - now)
             now = time.time()
         pace = self._pace(request)
-        while (wait := pace.reserve(now)) > 0:
-            self.crawler.stats.inc_value("sgr/throttle/wait_seconds", wait)
+        held = 0.0
+        while True:
+            generation = pace.generation
+            wait = pace.reserve(now)
+            if wait <= 0:
+                break
+            held += wait
             await wait_unless_stopping(self.crawler, wait)
             now = time.time()
-            if now >= pace.blocked_until:
-                break  # else a 429 came in while this one waited: queue again behind it
+            if pace.generation == generation and now >= pace.blocked_until:
+                break  # else a 429 came in while this one waited: book again behind it
+        while (late := pace.release(now)) > 0:
+            held += late
+            await wait_unless_stopping(self.crawler, late)
+            now = time.time()
+        if held:
+            stats = self.crawler.stats
+            stats.inc_value("sgr/throttle/held_requests")
+            # Summed over requests, so with many in flight it exceeds the wall time.
+            stats.inc_value("sgr/throttle/held_request_seconds", held)
         request.meta[SENT_AT] = now
 
     def process_response(self, request: Request, response: Response) -> Request | Response:
         now = time.time()
         pace = self._pace(request)
+        sent_at = request.meta.get(SENT_AT, now)
         if response.status != 429:
-            if response.status < 400:
-                pace.ok(now)
+            # Any other answer took a token from the server's bucket, an error included.
+            pace.answered(now, sent_at, admitted=True)
             return response
         attempt = request.meta.get("sgr_rate_limited", 0) + 1
         wait = _server_wait(response, now)
@@ -213,7 +349,6 @@ class RateLimitMiddleware:
             wait = backoff_delay(self.crawler.settings, attempt)
         stats = self.crawler.stats
         stats.inc_value("sgr/rate_limit/responses")
-        stats.inc_value("sgr/rate_limit/wait_seconds", wait)
         if wait > self.max_wait:
             logger.error(
                 "Rate limited for %(wait).0f s (more than SGR_MAX_RATE_LIMIT_WAIT); stopping. "
@@ -223,13 +358,23 @@ class RateLimitMiddleware:
             self.crawler.stats.set_value("sgr/stopping", "rate_limited")
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="rate_limited"))
             raise StoppingError("rate limited beyond SGR_MAX_RATE_LIMIT_WAIT")
-        pace.limited(now, wait, request.meta.get(SENT_AT, now))
-        interval = pace.interval
-        if now - self.last_log >= 10:
-            self.last_log = now
+        generation = pace.generation
+        # Wall-clock time the slot stood still for 429s: overlapping waits count once.
+        stats.inc_value("sgr/rate_limit/blocked_seconds", pace.limited(now, wait, sent_at))
+        if pace.generation != generation:
+            stats.inc_value("sgr/rate_limit/events")
+            stats.set_value("sgr/throttle/rate", round(pace.rate, 2))
+            stats.set_value("sgr/throttle/burst", pace.burst)
             logger.info(
-                "429 from %(host)s: waiting %(wait).1f s, then pacing at %(rate).1f requests/s",
-                {"host": urlparse_cached(request).hostname, "wait": wait, "rate": 1 / interval},
+                "429 from %(host)s: waiting %(wait).1f s, then pacing at %(rate).1f requests/s "
+                "in bursts of at most %(burst)d (fitted to the server's last %(n)d answers)",
+                {
+                    "host": urlparse_cached(request).hostname,
+                    "wait": wait,
+                    "rate": pace.rate,
+                    "burst": pace.burst,
+                    "n": len(pace.answers),
+                },
             )
         retry = request.replace(dont_filter=True)
         retry.meta["sgr_rate_limited"] = attempt

@@ -1,12 +1,16 @@
 """The item pipeline: batches `Page` items and hands them to the store, one transaction a batch.
 
 Settings read: SGR_DB_PATH, SGR_BATCH_SIZE (rows per transaction at most), SGR_FLUSH_INTERVAL
-(seconds a page may wait for its commit at most).
+(seconds a page may wait for its commit at most), SGR_STORE_RAW_JSON (keep `raw_json`), and
+FEEDS (whether to export records, see feeds.py).
 
 A page's rows and its list's new position go into the same transaction, so whatever moment the
 process dies at, the database holds whole pages and cursors that point just past them. A batch
 that cannot be stored (disk full, a damaged file) is one ERROR line and a clean stop: it was
 rolled back whole, so the next run fetches its pages again. Never a dump of its rows.
+
+When a feed is configured (`-O out.jsonl`), the rows the run wrote are sent as records after
+the last commit (feeds.py); otherwise nothing is built for feeds.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from scrapy.exceptions import CloseSpider
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import task
 
+from sgr_scrapy import feeds
 from sgr_scrapy.items import Page
 from sgr_scrapy.store import Store, StoreError
 
@@ -44,6 +49,8 @@ class SQLitePipeline:
         self._timer: task.LoopingCall | None = None
         self.summary: dict[str, object] = {}
         self.write_error: str | None = None  # a failed commit stops all further writes
+        self.store_raw_json = settings.getbool("SGR_STORE_RAW_JSON", True)
+        self.export_records = feeds.feeds_configured(settings)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -54,6 +61,7 @@ class SQLitePipeline:
     def open_spider(self) -> None:
         try:
             self.store = Store.open(self.db_path)
+            self.store.store_raw_json = self.store_raw_json
             self.run_id = self.store.begin_run()
         except StoreError as exc:
             if self.store is not None:
@@ -110,6 +118,8 @@ class SQLitePipeline:
         if self.store is None:
             return
         self.flush()
+        if self.export_records:
+            self.export()
         try:
             self.summary = {
                 "tables": self.store.table_counts(),
@@ -120,6 +130,37 @@ class SQLitePipeline:
         except StoreError as exc:
             if not self.write_error:
                 self._store_error(str(exc))
+
+    def export(self) -> None:
+        """Send every row this run wrote, once, as a record to the feeds (feeds.py).
+
+        Runs once, after the last commit and before the feeds close (spider_closed). After a
+        forced stop the reactor is gone and so are the feeds: the rows stay in the database.
+        """
+        self.export_records = False
+        store, crawler = self.store, self.crawler
+        if store is None or self.run_id is None:
+            return
+        from twisted.internet import reactor  # the installed one (asyncio), never a default
+
+        if not reactor.running:
+            logger.warning("Stopped by force: no records exported; the database holds them")
+            return
+        send, stats = crawler.signals.send_catch_log, crawler.stats
+        spider = crawler.spider
+        item_scraped = signals.item_scraped
+        exported: dict[str, int] = {}
+        try:
+            since = store.run_started_at(self.run_id)
+            if since is None:
+                return
+            for record in feeds.records(store, since):
+                send(item_scraped, item=record, response=None, spider=spider)
+                exported[record.type] = exported.get(record.type, 0) + 1
+        except StoreError as exc:
+            logger.error("Records not all exported: %(error)s", {"error": exc})
+        for kind, count in exported.items():
+            stats.set_value(f"sgr/exported/{kind}", count)
 
     def spider_closed(self, reason: str) -> None:
         """Record the run (its finish reason is known only now) and release the database."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from sgr_scrapy.args import HarvestArgs
+from sgr_scrapy.args import KNOWN_ARGUMENTS, HarvestArgs
 from sgr_scrapy.auth import Credentials
+from sgr_scrapy.feeds import check_feeds
 from sgr_scrapy.store import Store, StoreError
 
-KNOWN_ARGUMENTS = ("url", "urls_file", "max_users", "max_user_likes", "refresh")
+__all__ = ["KNOWN_ARGUMENTS", "preflight"]  # KNOWN_ARGUMENTS: declared in sgr_scrapy.args
 
 
 def preflight(settings: Any, spargs: dict[str, str]) -> HarvestArgs:
@@ -27,6 +28,7 @@ def preflight(settings: Any, spargs: dict[str, str]) -> HarvestArgs:
         parts = urlsplit(settings.get(name) or "")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{name}={settings.get(name)!r} is not an http(s) URL")
+    check_feeds(settings)
     problem = Credentials.from_settings(settings).problem()
     if problem:
         raise ValueError(problem)

@@ -105,3 +105,15 @@ SPIDER_MIDDLEWARES: dict[str, int] = {}
 META_COPY_WARN_SKIP_KEYS = ["retry_times"]
 ITEM_PIPELINES = {"sgr_scrapy.pipelines.SQLitePipeline": 300}
 EXTENSIONS = {"sgr_scrapy.extensions.HarvestReport": 500}
+
+# --- Feed exports (-o/-O/FEEDS) give records, never the spider's internal pages (feeds.py) ---
+# Scrapy's FeedExporter, in its place, with a filter: only records reach a feed.
+EXTENSIONS["scrapy.extensions.feedexport.FeedExporter"] = None
+EXTENSIONS["sgr_scrapy.feeds.RecordFeedExporter"] = 0
+# Lists and objects (tags, machine_tags, raw_json) as JSON text, never Python reprs.
+FEED_EXPORTERS = {
+    "csv": "sgr_scrapy.feeds.RecordCsvItemExporter",
+    "xml": "sgr_scrapy.feeds.RecordXmlItemExporter",
+}
+# 0: new rows get no raw_json (the columns only; the database is about a quarter of the size).
+SGR_STORE_RAW_JSON = _env("SGR_STORE_RAW_JSON", "1") not in ("0", "false", "False", "no")

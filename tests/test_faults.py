@@ -20,7 +20,7 @@ from tests.helpers import (
 SMALL = ["--users", "400", "--tracks", "2500", "--likers", "120", "--reposters", "50"]
 SMALL += ["--likes-mean", "15", "--likes-max", "450"]
 # Enough long lists that a next_href fault hits some of them.
-PAGED = [*SMALL, "--heavy-share", "0.08"]
+PAGED = [*SMALL, "--heavy-share", "0.15", "--likes-max", "900"]
 FAST_BACKOFF = {"SGR_BACKOFF_BASE": "0.02", "SGR_BACKOFF_MAX": "0.5"}
 
 

@@ -33,7 +33,7 @@ def test_harvested_fields_equal_the_api_objects(simulator, tmp_path: Path) -> No
     assert run_harvest(sim, db, "-a", "max_user_likes=30").returncode == 0
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
-    tracks = conn.execute("SELECT * FROM tracks").fetchall()
+    tracks = conn.execute("SELECT * FROM tracks_full").fetchall()  # raw_json made whole
     users = conn.execute("SELECT * FROM users").fetchall()
     rng = random.Random(7)
     for row in rng.sample(tracks, 25):

@@ -35,8 +35,8 @@ from tests.helpers import (
 SMALL = ["--users", "300", "--tracks", "1500", "--likers", "60", "--reposters", "30"]
 SMALL += ["--likes-mean", "10", "--likes-max", "300"]
 # Lists of several pages (favoriters and heavy users' likes), so next_hrefs are handed out.
-PAGED = ["--users", "400", "--tracks", "2000", "--likers", "250", "--reposters", "30"]
-PAGED += ["--likes-mean", "10", "--likes-max", "600", "--heavy-share", "0.05"]
+PAGED = ["--users", "400", "--tracks", "3000", "--likers", "250", "--reposters", "30"]
+PAGED += ["--likes-mean", "10", "--likes-max", "900", "--heavy-share", "0.15"]
 
 # Every access token the simulator issues is a JWT-like string with this header.
 SIM_TOKEN_RE = re.compile(rb"eyJhbGciOiJSUzI1NiJ9\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{8,}")

@@ -1,10 +1,12 @@
 """Local SoundCloud v1 API simulator: a deterministic world, faults, and the ground truth.
 
-Modules: ``world`` (users, tracks, lists, truth), ``objects`` (API dicts and text),
-``cursors``, ``auth`` (tokens, rate limiter), ``faults`` (knobs and error bodies), ``pages``,
-``shortlinks`` (on.soundcloud.com codes), ``app`` (routes), ``http`` (asyncio HTTP/1.1),
-``server``, ``cli``, ``process`` (``SimulatorProcess`` for tests and benchmarks), ``walk``
-(the reference client). See the README.
+Modules: ``world`` (users, tracks, playlists, ids, counts), ``lists`` (every list of the
+API), ``graph`` (likes, reposts and follows, one lazy graph each, read from both ends),
+``truth`` (the list families, caps, hops and the ground truth), ``objects`` (API dicts and
+text), ``cursors``, ``auth`` (tokens, rate limiter), ``faults`` (knobs and error bodies),
+``pages``, ``shortlinks`` (on.soundcloud.com codes), ``app`` (routes), ``http`` (asyncio
+HTTP/1.1), ``server``, ``cli``, ``process`` (``SimulatorProcess`` for tests and benchmarks),
+``walk`` (the reference client). See the README.
 """
 
 from __future__ import annotations

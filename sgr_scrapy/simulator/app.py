@@ -5,10 +5,15 @@ Routes (every absolute URL is built on the request's own origin):
 - ``GET /resolve?url=``: 302 with ``Location`` and ``{"status","location"}``; 404 if unknown
   (``www.``/``m.`` hosts, a trailing slash, a query string and ``on.soundcloud.com/<code>``
   short links are accepted). ``--resolve-object-rate``: 200 with the object instead.
-- ``GET /tracks/{id}``, ``GET /users/{id}``: id numeric or URN.
+- ``GET /tracks/{id}``, ``GET /users/{id}``, ``GET /playlists/{id}``: id numeric or URN.
 - ``GET /tracks/{id}/favoriters``, ``/reposters``: users, epoch cursors, always an envelope.
+- ``GET /tracks/{id}/related``: tracks, offset paging (``limit``, ``offset``).
 - ``GET /users/{id}/likes/tracks`` and deprecated ``/users/{id}/favorites``: tracks, likes
   cursors; a bare array without ``linked_partitioning`` (legacy, on by default).
+- ``GET /users/{id}/followers``, ``/followings``: users, epoch cursors, always an envelope.
+- ``GET /users/{id}/tracks``, ``/users/{id}/reposts/tracks``: tracks, tracks cursors.
+- ``GET /users/{id}/playlists``: playlists with their ``tracks``, playlists cursors.
+- ``GET /playlists/{id}/tracks``: every track of a playlist, one page.
 - ``POST /oauth/token`` (and legacy ``/oauth2/token``): client_credentials, refresh_token.
 - ``GET /__truth``, ``GET /__stats``, ``POST /__reset_stats``: no auth, not counted.
 """
@@ -26,7 +31,7 @@ import orjson
 from sgr_scrapy.simulator import faults as F
 from sgr_scrapy.simulator.auth import Clock, RateLimiter, TokenStore, reset_time
 from sgr_scrapy.simulator.http import Request, Response, ServerState
-from sgr_scrapy.simulator.pages import page_response
+from sgr_scrapy.simulator.pages import allowed_access, envelope_response, page_response, truthy
 from sgr_scrapy.simulator.stats import Stats
 from sgr_scrapy.simulator.world import World
 
@@ -40,6 +45,21 @@ def first(query: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+def truth_params(query: dict[str, list[str]]) -> dict:
+    """Return ``World.truth`` keyword arguments from a ``/__truth`` query (ValueError if bad).
+
+    ``seed`` (repeatable), ``max_users``, ``max_user_likes``, ``max_<family>``, ``lists``
+    (comma-separated, repeatable), ``depth``, ``expand``.
+    """
+    params: dict = {"seeds": [int(s) for s in query.get("seed", [])] or None}
+    for name, values in query.items():
+        if name.startswith("max_") or name in ("depth", "expand"):
+            params[name] = int(values[0])
+        elif name == "lists":
+            params["lists"] = ",".join(values)
+    return params
+
+
 def parse_id(segment: str, kind: str) -> int | None:
     """Return the id of a path segment: ``123`` or ``soundcloud:<kind>:123``."""
     if segment.isdigit():
@@ -48,26 +68,47 @@ def parse_id(segment: str, kind: str) -> int | None:
     return int(m.group(2)) if m and m.group(1) == kind else None
 
 
+# route family -> (id kind, World list method, cursor family, item kind)
+LIST_ROUTES: dict[str, tuple[str, str, str, str]] = {
+    "favoriters": ("tracks", "favoriters", "epoch", "users"),
+    "reposters": ("tracks", "reposters", "epoch", "users"),
+    "related": ("tracks", "related", "offset", "tracks"),
+    "likes": ("users", "likes", "likes", "tracks"),
+    "favorites": ("users", "likes", "likes", "tracks"),
+    "reposts": ("users", "reposts", "tracks", "tracks"),
+    "followers": ("users", "followers", "epoch", "users"),
+    "followings": ("users", "followings", "epoch", "users"),
+    "tracks": ("users", "uploads", "tracks", "tracks"),
+    "playlists": ("users", "playlists", "playlists", "playlists"),
+}
+# (first segment, path tail) -> route family
+ROUTES = {
+    ("tracks", ()): "track",
+    ("tracks", ("favoriters",)): "favoriters",
+    ("tracks", ("reposters",)): "reposters",
+    ("tracks", ("related",)): "related",
+    ("users", ()): "user",
+    ("users", ("likes", "tracks")): "likes",
+    ("users", ("favorites",)): "favorites",
+    ("users", ("reposts", "tracks")): "reposts",
+    ("users", ("followers",)): "followers",
+    ("users", ("followings",)): "followings",
+    ("users", ("tracks",)): "tracks",
+    ("users", ("playlists",)): "playlists",
+    ("playlists", ()): "playlist",
+    ("playlists", ("tracks",)): "playlist_tracks",
+}
+
+
 def classify(path: str) -> tuple[str, str | None]:
     """Return (route family, id segment) of a path; family ``unknown`` when no route."""
     segs = [s for s in path.split("/") if s]
-    n = len(segs)
-    if n == 1 and segs[0] == "resolve":
+    if segs == ["resolve"]:
         return "resolve", None
-    if n >= 2 and segs[0] == "tracks":
-        tail = segs[2:]
-        if not tail:
-            return "track", segs[1]
-        if tail in (["favoriters"], ["reposters"]):
-            return tail[0], segs[1]
-    if n >= 2 and segs[0] == "users":
-        tail = segs[2:]
-        if not tail:
-            return "user", segs[1]
-        if tail == ["likes", "tracks"]:
-            return "likes", segs[1]
-        if tail == ["favorites"]:
-            return "favorites", segs[1]
+    if len(segs) >= 2:
+        family = ROUTES.get((segs[0], tuple(segs[2:])))
+        if family is not None:
+            return family, segs[1]
     return "unknown", None
 
 
@@ -192,26 +233,40 @@ class SimulatorApp:
         return Response(status, body, ctype)
 
     def _route(self, req: Request, family: str, ident: str | None) -> Response:
-        world, origin = self.world, req.origin
+        origin = req.origin
         if family == "resolve":
             return self._resolve(req)
-        kind = "tracks" if family in ("track", "favoriters", "reposters") else "users"
-        obj_id = parse_id(ident or "", kind)
         if family in ("track", "user"):
+            kind = f"{family}s"
+            obj_id = parse_id(ident or "", kind)
             body = None if obj_id is None else self.object_bytes(origin, kind, obj_id)
             return Response(200, body) if body is not None else Response(404, F.NOT_FOUND)
-        if family in ("favoriters", "reposters"):
-            getter = world.favoriters if family == "favoriters" else world.reposters
-            lst = None if obj_id is None else getter(obj_id)
-            if lst is None:
-                return Response(404, F.NOT_FOUND)
-            return page_response(self, req, lst, "epoch", "users")
-        lst = None if obj_id is None else world.likes(obj_id)
+        if family in ("playlist", "playlist_tracks"):
+            return self._playlist(req, family, parse_id(ident or "", "playlists"))
+        kind, method, cursor_family, item_kind = LIST_ROUTES[family]
+        obj_id = parse_id(ident or "", kind)
+        lst = None if obj_id is None else getattr(self.world, method)(obj_id)
         if lst is None:
-            if self.cfg.unknown_user_empty:
+            if kind == "users" and self.cfg.unknown_user_empty:
                 return Response(200, b'{"collection":[],"next_href":null}')
             return Response(404, F.NOT_FOUND)
-        return page_response(self, req, lst, "likes", "tracks")
+        return page_response(self, req, lst, cursor_family, item_kind)
+
+    def _playlist(self, req: Request, family: str, playlist_id: int | None) -> Response:
+        tracks = None if playlist_id is None else self.world.playlist_tracks(playlist_id)
+        if tracks is None:
+            return Response(404, F.NOT_FOUND)
+        allowed = allowed_access(req.query)
+        if family == "playlist":
+            shown = truthy(req.query.get("show_tracks", ["true"]))
+            body = self.playlist_bytes(req.origin, playlist_id, allowed, shown, 0)  # type: ignore[arg-type]
+            return Response(200, body)
+        if allowed is not None:
+            tracks = [t for t in tracks if self.world.track_access(t) in allowed]
+        items = [self.object_bytes(req.origin, "tracks", t) for t in tracks]
+        if self.cfg.legacy_arrays and not truthy(req.query.get("linked_partitioning")):
+            return Response(200, b"[" + b",".join(items) + b"]")  # type: ignore[arg-type]
+        return envelope_response(self, req, items, None, False)  # type: ignore[arg-type]
 
     def _resolve(self, req: Request) -> Response:
         url = first(req.query, "url")
@@ -233,11 +288,8 @@ class SimulatorApp:
 
     def _object_bytes(self, origin: str, kind: str, obj_id: int) -> bytes | None:
         world = self.world
-        obj = (
-            world.make_track(obj_id, origin)
-            if kind == "tracks"
-            else world.make_user(obj_id, origin)
-        )
+        make = {"tracks": world.make_track, "users": world.make_user}.get(kind, world.make_playlist)
+        obj = make(obj_id, origin)
         if obj is None:
             return None
         rate = self.cfg.omit_id_rate
@@ -247,6 +299,29 @@ class SimulatorApp:
         if rate and user and self.dice.per_object(rate, _OMIT_ID_KIND, user["id"]):
             obj["user"] = {k: v for k, v in user.items() if k != "id"}
         return orjson.dumps(obj)
+
+    def playlist_bytes(
+        self,
+        origin: str,
+        playlist_id: int,
+        allowed: frozenset[str] | None,
+        show_tracks: bool,
+        limit: int,
+    ) -> bytes:
+        """Return a playlist's JSON: ``tracks`` last, the first ``limit`` (0 = all) of them,
+        then those whose ``access`` is ``allowed`` (None = all); no ``tracks`` key when not
+        ``show_tracks``."""
+        head = self.object_bytes(origin, "playlists", playlist_id)
+        assert head is not None
+        if not show_tracks:
+            return head
+        tracks = self.world.playlist_tracks(playlist_id) or []
+        if limit:
+            tracks = tracks[:limit]
+        if allowed is not None:
+            tracks = [t for t in tracks if self.world.track_access(t) in allowed]
+        body = b",".join(self.object_bytes(origin, "tracks", t) for t in tracks)  # type: ignore[misc]
+        return head[:-1] + b',"tracks":[' + body + b"]}"
 
     # -- OAuth -----------------------------------------------------------------------------
     def _token(self, req: Request) -> Response:
@@ -284,12 +359,9 @@ class SimulatorApp:
             return Response(200, b'{"ok":true}')
         if req.path == "/__truth":
             try:
-                seeds = [int(s) for s in req.query.get("seed", [])]
-                max_users = int(first(req.query, "max_users") or 0)
-                max_likes = int(first(req.query, "max_user_likes") or 0)
-                truth = self.world.truth(max_users, max_likes, seeds or None)
+                truth = self.world.truth(**truth_params(req.query))
             except (KeyError, ValueError) as exc:
-                return Response(400, F.bad_request(str(exc)))
+                return Response(400, F.bad_request(str(exc).strip("'\"")))
             return Response(200, orjson.dumps(truth.to_json()))
         return Response(404, F.NOT_FOUND)
 

@@ -19,6 +19,7 @@ from sgr_scrapy.simulator.app import SimulatorApp
 from sgr_scrapy.simulator.faults import ERROR_KINDS, FaultConfig
 from sgr_scrapy.simulator.objects import NESTED_USER_SHAPES
 from sgr_scrapy.simulator.server import NotLoopbackError, serve
+from sgr_scrapy.simulator.truth import DEFAULT_LISTS, FAMILIES
 from sgr_scrapy.simulator.world import World, WorldConfig
 
 HELP = {
@@ -38,6 +39,11 @@ HELP = {
     "(artists of popular tracks first)",
     "nested_user": "user nested in tracks: partial (2026: kind, id, urn, username, permalink, "
     "avatar_url, city, country), mini (legacy, with uri) or full",
+    "reposts_mean": "rough mean length of a user's reposts list",
+    "followings_mean": "rough mean length of a user's followings list",
+    "playlists_mean": "mean number of playlists per user",
+    "playlist_tracks_mean": "rough mean number of tracks in a playlist",
+    "related_max": "most related tracks of a track (each has 0..related_max)",
     "fault_seed": "seed of every fault coin flip",
     "token_ttl": "access token lifetime in seconds (expires_in)",
     "latency_ms": "added latency per request (asyncio sleep, overlaps across connections)",
@@ -62,9 +68,11 @@ HELP = {
     "forget_cursors": "400 for any cursor this process did not issue (expired or forgotten)",
     "revoke_after": "revoke every access token after N API requests (once); 0 = off",
     "revoke_every": "revoke every access token every N API requests; 0 = off",
-    "legacy_arrays": "likes without linked_partitioning answer a bare array",
+    "legacy_arrays": "track and playlist lists without linked_partitioning answer a bare array",
     "omit_null_next_href": "omit next_href on the last page instead of null",
-    "unknown_user_empty": "likes of an unknown user: 200 empty envelope (#121) not 404",
+    "unknown_user_empty": "lists of an unknown user: 200 empty envelope (#121) not 404",
+    "playlist_tracks_limit": "playlists in /users/{id}/playlists carry at most N tracks "
+    "(track_count stays whole); 0 = all",
 }
 
 
@@ -99,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-users", type=int, default=0, help="truth: likers/reposters cap")
     t.add_argument("--max-user-likes", type=int, default=0, help="truth: likes cap per user")
     t.add_argument("--truth-seed", type=int, action="append", help="truth: seed track id")
+    t.add_argument("--lists", default=",".join(DEFAULT_LISTS),
+                   help=f"truth: comma list of families among {','.join(FAMILIES)}")  # fmt: skip
+    t.add_argument("--depth", type=int, default=1, help="truth: hops (1 = the seeds only)")
+    t.add_argument("--expand", type=int, default=50, help="truth: new seeds per hop")
+    for family in FAMILIES:
+        note = f"truth: {family} cap per list (wins over --max-users and --max-user-likes)"
+        t.add_argument(f"--max-{family}", type=int, default=None, help=note)
     w = p.add_argument_group("world")
     _add_fields(w, WorldConfig)
     w.add_argument("--mini-users", dest="nested_user", action="store_const", const="mini",
@@ -132,7 +147,20 @@ def main(argv: list[str] | None = None) -> int:
     world_cfg, fault_cfg = configs(args)
     world = World(world_cfg)
     if args.truth:
-        truth = world.truth(args.max_users, args.max_user_likes, args.truth_seed)
+        caps = {f"max_{f}": getattr(args, f"max_{f}") for f in FAMILIES}
+        try:
+            truth = world.truth(
+                args.max_users,
+                args.max_user_likes,
+                args.truth_seed,
+                lists=args.lists,
+                depth=args.depth,
+                expand=args.expand,
+                **{k: v for k, v in caps.items() if v is not None},
+            )
+        except (KeyError, ValueError) as exc:
+            sys.stderr.write(f"error: {str(exc).strip(chr(39))}\n")
+            return 2
         sys.stdout.write(orjson.dumps(truth.to_json()).decode() + "\n")
         return 0
     app = SimulatorApp(world, fault_cfg, args.client_id, args.client_secret)

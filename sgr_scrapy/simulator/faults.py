@@ -1,6 +1,7 @@
 """Fault and quirk configuration of the simulator, and the exact error bodies it sends.
 
-Every fault is off by default. Rate-driven faults flip a coin per request (or per page, or
+Every fault is off by default; two quirks of the real API are on (``legacy_arrays`` and
+``playlist_tracks_limit``). Rate-driven faults flip a coin per request (or per page, or
 per object for ``omit_id_rate``) from an RNG seeded by ``fault_seed``, one stream per fault,
 so a run is reproducible and a retried request eventually succeeds. Bodies are verbatim from
 /work/shared/soundcloud-api.md §3, §4 and §7.2.
@@ -56,6 +57,7 @@ class FaultConfig:
     legacy_arrays: bool = True
     omit_null_next_href: bool = False
     unknown_user_empty: bool = False
+    playlist_tracks_limit: int = 50
 
 
 class FaultDice:

@@ -1,4 +1,4 @@
-"""API object builders for the simulator: v1 Track and User dicts with real-world text.
+"""API object builders for the simulator: v1 Track, User and Playlist dicts with real-world text.
 
 Everything here is a pure function of an integer seed, so a world is reproducible byte for
 byte. The text pools deliberately carry the edge cases a harvester must survive: non-BMP
@@ -64,6 +64,14 @@ def mix(*parts: int) -> int:
         h = (h * 0x94D049BB133111EB) & _M64
         h ^= h >> 29
     return h
+
+
+def mix_step(h: int, p: int) -> int:
+    """Return ``mix(*parts, p)`` given ``h = mix(*parts)``: one more link of the chain."""
+    h = ((h ^ (p & _M64)) * 0xBF58476D1CE4E5B9) & _M64
+    h ^= h >> 31
+    h = (h * 0x94D049BB133111EB) & _M64
+    return h ^ (h >> 29)
 
 
 def v1_date(ms: int) -> str:
@@ -239,6 +247,7 @@ def track_core(seed: int, index: int, track_id: int, blocked_share: float) -> di
         "reveal_stats": reveal,
         "reveal_comments": rng.random() < 0.9,
         "metadata_artist": rng.choice([None, "", "Various Artists"]),
+        "created_ms": created,
     }
 
 
@@ -259,6 +268,7 @@ def finish_track(core: dict, user: dict, origin: str) -> dict:
     """Return the served track: ``core`` with its artist ``user`` and URLs on ``origin``."""
     track = dict(core)
     permalink = track.pop("slug")
+    del track["created_ms"]
     base = f"{origin}/tracks/{core['urn']}"
     track["uri"] = base
     track["user"] = user
@@ -266,3 +276,66 @@ def finish_track(core: dict, user: dict, origin: str) -> dict:
     track["stream_url"] = f"{base}/stream"
     track["download_url"] = f"{base}/download" if core["downloadable"] else None
     return track
+
+
+PLAYLIST_TYPES = ["", "", "album", "ep", "compilation", "playlist"]
+
+
+def playlist_core(seed: int, index: int, playlist_id: int, created_ms: int) -> dict:
+    """Return the origin-independent fields of playlist ``index`` (OAS ``Playlist``).
+
+    Without ``user``, ``tracks``, ``track_count``, ``duration`` and URLs (``finish_playlist``).
+    """
+    rng = random.Random(mix(seed, 0x9A7, index))
+    title = _title(rng)
+    kind = rng.choice(PLAYLIST_TYPES)
+    return {
+        "kind": "playlist",
+        "id": playlist_id,
+        "urn": f"soundcloud:playlists:{playlist_id}",
+        "title": title,
+        "created_at": v1_date(created_ms),
+        "last_modified": v1_date(created_ms + rng.randint(0, 10**10)),
+        "description": _description(rng),
+        "genre": None if rng.random() < 0.3 else rng.choice(GENRES),
+        "tag_list": _tag_list(rng),
+        "tags": None,
+        "label": None,
+        "label_id": None,
+        "label_name": rng.choice([None, "", "Ninja Tune"]),
+        "license": rng.choice(LICENSES),
+        "likes_count": _maybe_count(rng, 5000),
+        "playlist_type": kind,
+        "type": kind,
+        "sharing": "public",
+        "streamable": True,
+        "downloadable": rng.random() < 0.1,
+        "embeddable_by": "all",
+        "ean": None,
+        "purchase_title": None,
+        "purchase_url": None,
+        "release": None,
+        "release_day": None,
+        "release_month": None,
+        "release_year": rng.choice([None, rng.randint(1990, 2026)]) if kind else None,
+        "artwork_url": None
+        if rng.random() < 0.4
+        else f"https://i1.sndcdn.com/artworks-{playlist_id:012d}-large.jpg",
+        "permalink": f"{slug(title, 'set')}-{base36(index)}",
+    }
+
+
+def finish_playlist(core: dict, user: dict, origin: str, track_count: int, duration: int) -> dict:
+    """Return the served playlist without ``tracks``: ``core`` with its owner and URLs."""
+    playlist = dict(core)
+    base = f"{origin}/playlists/{core['urn']}"
+    playlist["uri"] = base
+    playlist["tracks_uri"] = f"{base}/tracks"
+    playlist["permalink_url"] = (
+        f"https://soundcloud.com/{user['permalink']}/sets/{core['permalink']}"
+    )
+    playlist["user"] = user
+    playlist["user_urn"] = user["urn"]
+    playlist["track_count"] = track_count
+    playlist["duration"] = duration
+    return playlist

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -114,11 +115,27 @@ class SimulatorProcess:
             return json.loads(resp.read())
 
     def truth(
-        self, max_users: int = 0, max_user_likes: int = 0, seeds: list[int] | None = None
+        self,
+        max_users: int = 0,
+        max_user_likes: int = 0,
+        seeds: list[int] | None = None,
+        *,
+        lists: str | Sequence[str] | None = None,
+        depth: int = 1,
+        expand: int = 50,
+        **caps: int,
     ) -> Truth:
-        """Return the ground truth for these caps (via ``/__truth``)."""
-        params = [("max_users", max_users), ("max_user_likes", max_user_likes)]
+        """Return the ground truth (via ``/__truth``); arguments as ``World.truth``."""
+        params: list[tuple[str, object]] = [
+            ("max_users", max_users),
+            ("max_user_likes", max_user_likes),
+            ("depth", depth),
+            ("expand", expand),
+        ]
         params += [("seed", s) for s in seeds or ()]
+        params += sorted(caps.items())
+        if lists is not None:
+            params.append(("lists", lists if isinstance(lists, str) else ",".join(lists)))
         return Truth.from_json(self._get("/__truth?" + urlencode(params)))
 
     def stats(self) -> dict[str, Any]:

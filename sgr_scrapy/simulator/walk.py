@@ -1,6 +1,7 @@
-"""A plain, stdlib-only reference client of the simulator: ``fetch`` and ``walk_truth``.
+"""A plain, stdlib-only reference client of the simulator: ``fetch``, ``Walker``, ``RouteSource``.
 
-``Walker.truth`` harvests the way the truth is defined (README, "Ground truth"): resolve the
+``Walker.truth`` harvests the way the truth is defined (README, "Ground truth"; every list
+family, caps, depth and expand through ``truth.harvest``), reading the routes: resolve the
 seed URL (a 302 with or without ``Location``, or a 200 with the object itself), follow
 ``next_href`` until null, skip nulls, dedupe by id/urn, retry 5xx/429/malformed answers,
 refresh the token on 401, move any non-API next_href (internal or foreign host) back onto the
@@ -14,12 +15,25 @@ from __future__ import annotations
 
 import http.client
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from sgr_scrapy.simulator.world import Truth
+from sgr_scrapy.simulator.truth import Truth, harvest, parse_lists, resolve_caps
 
 LIST_PARAMS = "linked_partitioning=true&access=playable,preview,blocked"
+# family -> (path with {id}, query after limit): the first page of each list family.
+FAMILY_ROUTES = {
+    "favoriters": ("tracks/{id}/favoriters", ""),
+    "reposters": ("tracks/{id}/reposters", ""),
+    "related": ("tracks/{id}/related", f"&{LIST_PARAMS}"),
+    "likes": ("users/{id}/likes/tracks", f"&{LIST_PARAMS}"),
+    "reposts": ("users/{id}/reposts/tracks", f"&{LIST_PARAMS}"),
+    "followings": ("users/{id}/followings", ""),
+    "followers": ("users/{id}/followers", ""),
+    "playlists": ("users/{id}/playlists", f"&{LIST_PARAMS}"),
+    "tracks": ("users/{id}/tracks", f"&{LIST_PARAMS}"),
+}
 
 
 @dataclass
@@ -192,25 +206,61 @@ class Walker:
         return out
 
     def truth(
-        self, max_users: int = 0, max_user_likes: int = 0, seeds: list[int] | None = None
+        self,
+        max_users: int = 0,
+        max_user_likes: int = 0,
+        seeds: list[int] | None = None,
+        *,
+        lists: str | Sequence[str] | None = None,
+        depth: int = 1,
+        expand: int = 50,
+        **caps: int,
     ) -> Truth:
-        """Harvest from ``seeds`` (default: the seed track) with these caps."""
+        """Harvest from ``seeds`` (default: the resolved seed URL); arguments as
+        ``World.truth``. Hops and expansion are ``truth.harvest``'s; every list is read
+        through the routes by ``RouteSource``."""
         seeds = seeds or [self.resolve(self.info["seed_url"])[1]]
-        truth = Truth(track_ids=set(seeds))
-        for s in seeds:
-            base = f"{self.api_url}/tracks/{s}"
-            track = self.get(base)
-            assert isinstance(track, dict)
-            truth.user_ids.add(item_id(track["user"]))
-            for kind, route in (("like", "favoriters"), ("repost", "reposters")):
-                for user in self.walk(f"{base}/{route}?limit={self.page_size}", max_users):
-                    truth.user_ids.add(item_id(user))
-                    truth.engagements.add((item_id(user), s, kind))
-        for u in {e[0] for e in truth.engagements}:
-            url = f"{self.api_url}/users/{u}/likes/tracks?limit={self.page_size}&{LIST_PARAMS}"
-            for track in self.walk(url, max_user_likes):
-                t = item_id(track)
-                truth.track_ids.add(t)
-                truth.user_ids.add(item_id(track["user"]))
-                truth.engagements.add((u, t, "like"))
-        return truth
+        caps_by_family = resolve_caps(max_users, max_user_likes, **caps)
+        return harvest(RouteSource(self), seeds, parse_lists(lists), caps_by_family, depth, expand)
+
+
+class RouteSource:
+    """``truth.Source`` over the HTTP routes, read by a ``Walker`` (every fault survived).
+
+    A playlist whose ``tracks`` is missing or shorter than its ``track_count`` (see
+    ``--playlist-tracks-limit``) is read again whole from ``/playlists/{id}``.
+    """
+
+    def __init__(self, walker: Walker) -> None:
+        self.walker = walker
+        self.api = walker.api_url
+        self.size = walker.page_size
+
+    def artist(self, track_id: int) -> int:
+        track = self.walker.get(f"{self.api}/tracks/{track_id}")
+        assert isinstance(track, dict)
+        return item_id(track["user"])
+
+    def _url(self, family: str, owner_id: int) -> str:
+        path, query = FAMILY_ROUTES[family]
+        return f"{self.api}/{path.format(id=owner_id)}?limit={self.size}{query}"
+
+    def users(self, family: str, owner_id: int, cap: int) -> list[int]:
+        return [item_id(u) for u in self.walker.walk(self._url(family, owner_id), cap)]
+
+    def tracks(self, family: str, owner_id: int, cap: int) -> list[tuple[int, int]]:
+        items = self.walker.walk(self._url(family, owner_id), cap)
+        return [(item_id(t), item_id(t["user"])) for t in items]
+
+    def playlists(self, owner_id: int, cap: int) -> list[tuple[int, list[tuple[int, int]]]]:
+        out = []
+        for playlist in self.walker.walk(self._url("playlists", owner_id), cap):
+            tracks = playlist.get("tracks")
+            if tracks is None or len(tracks) != playlist["track_count"]:
+                whole = self.walker.get(
+                    f"{self.api}/playlists/{item_id(playlist)}?access=playable,preview,blocked"
+                )
+                assert isinstance(whole, dict)
+                tracks = whole["tracks"]
+            out.append((item_id(playlist), [(item_id(t), item_id(t["user"])) for t in tracks]))
+        return out

@@ -1,41 +1,64 @@
-"""The simulator's deterministic world: users, tracks, engagement lists and the ground truth.
+"""The simulator's deterministic world: users, tracks, playlists and every list of the API.
 
 A ``World`` is a pure function of ``WorldConfig``. Nothing big is materialised at start: ids,
 objects and lists are derived on demand from per-item RNGs seeded by ``(seed, kind, index)``
 and kept in bounded LRU caches, so a world of a million engagements starts instantly.
 
-Lists are ordered newest first by engagement time (strictly decreasing milliseconds), which
-makes every item's time a unique cursor position within its list. ``artist_fans`` draws part
-of the seed's likers and reposters among artists; ``nested_user`` picks the user shape nested
-in tracks; ``resolve`` accepts the URL spellings people paste, short links included.
+Likes, reposts and follows are each one ``EventGraph`` (``graph.py``) read from both ends, so
+u is in ``favoriters(t)`` exactly when t is in ``likes(u)`` (reposters/reposts, followers/
+followings likewise). The seed track (index 0) keeps explicit favoriters and reposters
+(``--likers``, ``--reposters``, ``--artist-fans``), and exactly those users have it in their
+likes or reposts. Tracks belong to artists through a keyed permutation cut into blocks, so an
+artist's uploads are listed without a scan. Playlists are numbered per owner; related tracks
+are drawn per track.
+
+Every list is ordered newest first; ``ItemList.times`` are the sort keys behind its cursors.
+``artist_fans`` draws part of the seed's likers and reposters among artists; ``nested_user``
+picks the user shape nested in tracks and playlists; ``resolve`` accepts the URL spellings
+people paste, short links included. The list builders are in ``lists.py``, the truth in
+``truth.py``.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from array import array
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from urllib.parse import unquote, urlsplit
 
+from sgr_scrapy.simulator.graph import EventGraph, Perm
+from sgr_scrapy.simulator.lists import PLAYLISTS_MAX, ItemList, WorldLists
 from sgr_scrapy.simulator.objects import (
     NESTED_USER_SHAPES,
-    WORLD_NOW_MS,
+    finish_playlist,
     finish_track,
     finish_user,
     mix,
+    mix_step,
+    playlist_core,
     track_core,
     user_core,
 )
 from sgr_scrapy.simulator.shortlinks import SHORT_HOST, decode_short, encode_short
+from sgr_scrapy.simulator.truth import Truth, compute_truth
+
+__all__ = ["EngagementList", "ItemList", "Truth", "World", "WorldConfig"]
 
 DEFAULT_ORIGIN = "https://api.soundcloud.com"
 USER_BASE, USER_STRIDE = 2_150_000_000, 17
 TRACK_BASE, TRACK_STRIDE = 2_246_000_000, 11
+PLAYLIST_BASE, PLAYLIST_STRIDE = 1_900_000_000, 3
 # A few ids just below 2**53: the largest integers a JavaScript or float64 client keeps exact.
 BIG_USER_BASE, BIG_TRACK_BASE, BIG_COUNT, BIG_STEP = 2**53 - 10_000, 2**53 - 20_000, 2, 7
-_TAG_ID, _TAG_FAV, _TAG_REP, _TAG_LIKES, _TAG_NLIKES, _TAG_ARTIST = 1, 2, 3, 4, 5, 6
-_SPAN_MS = 8 * 365 * 86_400_000
+# RNG stream tags (2, 3, 12 and 14 are in lists.py).
+_TAG_ID, _TAG_LIKES, _TAG_NLIKES, _TAG_ARTIST = 1, 4, 5, 6
+_TAG_REPOSTS, _TAG_NREPOSTS, _TAG_FOLLOW, _TAG_NFOLLOW, _TAG_UPLOAD = 7, 8, 9, 10, 11
+_TAG_NPL, _TAG_RANK = 13, 15
 SOUNDCLOUD_HOSTS = frozenset({"soundcloud.com", "www.soundcloud.com", "m.soundcloud.com"})
 
 
@@ -57,68 +80,17 @@ class WorldConfig:
     blocked_share: float = 0.03
     artist_fans: float = 0.0
     nested_user: str = "partial"
+    reposts_mean: float = 8.0
+    followings_mean: float = 25.0
+    playlists_mean: float = 1.5
+    playlist_tracks_mean: float = 15.0
+    related_max: int = 60
 
 
-@dataclass
-class Truth:
-    """What a correct harvest stores: track ids, user ids and (user, track, kind) engagements."""
-
-    track_ids: set[int] = field(default_factory=set)
-    user_ids: set[int] = field(default_factory=set)
-    engagements: set[tuple[int, int, str]] = field(default_factory=set)
-
-    def to_json(self) -> dict:
-        """Return the ``/__truth`` JSON shape (sorted lists)."""
-        return {
-            "track_ids": sorted(self.track_ids),
-            "user_ids": sorted(self.user_ids),
-            "engagements": [list(e) for e in sorted(self.engagements)],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict) -> Truth:
-        """Parse the ``/__truth`` JSON shape back into sets."""
-        return cls(
-            track_ids=set(data["track_ids"]),
-            user_ids=set(data["user_ids"]),
-            engagements={(int(u), int(t), str(k)) for u, t, k in data["engagements"]},
-        )
+EngagementList = ItemList  # the name the favoriters/likes code knew it by
 
 
-class EngagementList:
-    """One ordered list (``name`` favoriters, reposters or likes): ids with unique times."""
-
-    __slots__ = ("_pos", "ids", "name", "owner_id", "times")
-
-    def __init__(self, owner_id: int, ids: list[int], times: list[int], name: str = "") -> None:
-        self.name = name
-        self.owner_id = owner_id
-        self.ids = ids
-        self.times = times
-        self._pos: dict[int, int] | None = None
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def position_of_time(self, ms: int) -> int | None:
-        """Return the index after the item whose time is ``ms`` (a cursor), or None."""
-        if self._pos is None:
-            self._pos = {t: i for i, t in enumerate(self.times)}
-        i = self._pos.get(ms)
-        return None if i is None else i + 1
-
-
-def _times(rng: random.Random, n: int) -> list[int]:
-    t = WORLD_NOW_MS - rng.randint(0, 10**7)
-    gap = max(2, 2 * _SPAN_MS // max(n, 1))
-    out = []
-    for _ in range(n):
-        out.append(t)
-        t -= rng.randint(1, gap)
-    return out
-
-
-class World:
+class World(WorldLists):
     """A deterministic, lazily generated SoundCloud world (see module docstring)."""
 
     def __init__(self, config: WorldConfig | None = None, **knobs: object) -> None:
@@ -132,15 +104,40 @@ class World:
         self.n_users = max(cfg.users, cfg.likers + cfg.reposters - overlap + 10, 20)
         self.n_tracks = max(cfg.tracks, 20)
         self.seed = cfg.seed
+        # mix(seed, _TAG_ID, tag, index) == mix_step(self._id_hash[tag], index), 4x cheaper.
+        self._id_hash = [mix(cfg.seed, _TAG_ID, tag) for tag in range(3)]
         rng = random.Random(mix(cfg.seed, _TAG_ARTIST))
         n_artists = max(1, int(self.n_users * cfg.artist_share))
         self._artists = rng.sample(range(self.n_users), n_artists)
+        self._artist_pos = {u: k for k, u in enumerate(self._artists)}
+        self._uploads_start = self._upload_blocks(rng)
+        self._track_perm = Perm(self.n_tracks, mix(cfg.seed, _TAG_UPLOAD))
+        self._user_rank = Perm(self.n_users, mix(cfg.seed, _TAG_RANK))
+        n = self.n_tracks - 1  # the seed (track index 0) has explicit lists instead
+        self._likes_graph = EventGraph(
+            self.n_users, n, self.like_count, 1 / 3, mix(cfg.seed, _TAG_LIKES)
+        )
+        self._reposts_graph = EventGraph(
+            self.n_users, n, self.repost_count, 1 / 3, mix(cfg.seed, _TAG_REPOSTS)
+        )
+        self._follow_graph = EventGraph(
+            self.n_users,
+            self.n_users,
+            self.following_count,
+            0.5,
+            mix(cfg.seed, _TAG_FOLLOW),
+            self_rank=self._user_rank.inverse,
+        )
+        self._seed_lists: dict[str, tuple[list[int], list[int]]] = {}
+        self._seed_times: dict[str, dict[int, int]] = {}
         self.seed_track_id = self.track_id(0)
         self.user = lru_cache(maxsize=50_000)(self.make_user)  # type: ignore[method-assign]
         self.track = lru_cache(maxsize=50_000)(self.make_track)  # type: ignore[method-assign]
-        self.favoriters = lru_cache(maxsize=2048)(self._favoriters)  # type: ignore[method-assign]
-        self.reposters = lru_cache(maxsize=2048)(self._reposters)  # type: ignore[method-assign]
-        self.likes = lru_cache(maxsize=4096)(self._likes)  # type: ignore[method-assign]
+        for name in ("favoriters", "reposters", "related", "followers", "followings"):
+            setattr(self, name, lru_cache(maxsize=2048)(getattr(self, f"_{name}")))
+        for name in ("likes", "reposts", "uploads", "playlists"):
+            setattr(self, name, lru_cache(maxsize=4096)(getattr(self, f"_{name}")))
+        self.playlist_tracks = lru_cache(maxsize=8192)(self._playlist_tracks)  # type: ignore[method-assign]
         self._user_core = lru_cache(maxsize=100_000)(self._user_core_uncached)
         self._track_core = lru_cache(maxsize=100_000)(self._track_core_uncached)
 
@@ -148,7 +145,7 @@ class World:
     def _id(self, index: int, n: int, base: int, stride: int, big: int, tag: int) -> int:
         if n > 10 and index >= n - BIG_COUNT:
             return big + (index - (n - BIG_COUNT)) * BIG_STEP
-        return base + index * stride + mix(self.seed, _TAG_ID, tag, index) % stride
+        return base + index * stride + mix_step(self._id_hash[tag], index) % stride
 
     def _index(self, id_: int, n: int, base: int, stride: int, big: int, tag: int) -> int | None:
         if n > 10 and big <= id_ < big + BIG_COUNT * BIG_STEP:
@@ -156,7 +153,7 @@ class World:
             return None if r else n - BIG_COUNT + k
         q, r = divmod(id_ - base, stride)
         limit = n - BIG_COUNT if n > 10 else n
-        if 0 <= q < limit and r == mix(self.seed, _TAG_ID, tag, q) % stride:
+        if 0 <= q < limit and r == mix_step(self._id_hash[tag], q) % stride:
             return q
         return None
 
@@ -176,18 +173,59 @@ class World:
         """Return the index of ``track_id``, or None when no such track exists."""
         return self._index(track_id, self.n_tracks, TRACK_BASE, TRACK_STRIDE, BIG_TRACK_BASE, 1)
 
+    def playlist_id(self, user_index: int, k: int) -> int:
+        """Return the id of the ``k``-th playlist of user ``user_index``."""
+        j = user_index * PLAYLISTS_MAX + k
+        return PLAYLIST_BASE + j * PLAYLIST_STRIDE + mix_step(self._id_hash[2], j) % PLAYLIST_STRIDE
+
+    def playlist_owner(self, playlist_id: int) -> tuple[int, int] | None:
+        """Return (owner user index, k) of ``playlist_id``, or None when it does not exist."""
+        j, r = divmod(playlist_id - PLAYLIST_BASE, PLAYLIST_STRIDE)
+        if j < 0 or r != mix_step(self._id_hash[2], j) % PLAYLIST_STRIDE:
+            return None
+        user_index, k = divmod(j, PLAYLISTS_MAX)
+        if user_index >= self.n_users or k >= self.playlist_count(user_index):
+            return None
+        return user_index, k
+
+    # -- artists and uploads ----------------------------------------------------------------
+    def _upload_blocks(self, rng: random.Random) -> array:
+        # Heavy-tailed upload counts summing to n_tracks; one track at least per artist when
+        # there are enough tracks, so every artist is some track's user.
+        weights = [min(200.0, rng.paretovariate(1.2)) for _ in self._artists]
+        total = sum(weights)
+        base = 1 if self.n_tracks >= len(weights) else 0
+        spare = self.n_tracks - base * len(weights)
+        starts = array("q", [0])
+        for k, acc in enumerate(accumulate(weights), 1):
+            starts.append(base * k + int(spare * acc / total))
+        starts[-1] = self.n_tracks
+        return starts
+
+    def _artist_index(self, track_index: int) -> int:
+        k = bisect_right(self._uploads_start, self._track_perm(track_index)) - 1
+        return self._artists[k]
+
     def artist_id(self, track_id: int) -> int:
         """Return the id of the artist (``track.user.id``) of ``track_id``."""
         index = self.track_index(track_id)
         assert index is not None, track_id
         return self.user_id(self._artist_index(index))
 
-    def _artist_index(self, track_index: int) -> int:
-        return self._artists[mix(self.seed, _TAG_ARTIST, track_index) % len(self._artists)]
+    def upload_indexes(self, user_index: int) -> list[int]:
+        """Return the track indexes user ``user_index`` uploaded (none unless an artist)."""
+        k = self._artist_pos.get(user_index)
+        if k is None:
+            return []
+        inv = self._track_perm.inverse
+        return [inv(p) for p in range(self._uploads_start[k], self._uploads_start[k + 1])]
 
-    # -- objects ---------------------------------------------------------------------------
+    # -- per-user counts -------------------------------------------------------------------
     def like_count(self, user_index: int) -> int:
-        """Return how many tracks user ``user_index`` likes (heavy-tailed, 10% none)."""
+        """Return how many like events user ``user_index`` has (heavy-tailed, 10% none).
+
+        The likes list can be a little shorter: a track liked twice is listed once.
+        """
         cfg = self.config
         rng = random.Random(mix(self.seed, _TAG_NLIKES, user_index))
         r = rng.random()
@@ -199,8 +237,40 @@ class World:
             n = 1 + int(rng.paretovariate(1.6) * cfg.likes_mean * 0.33)
         return min(n, cfg.likes_max, self.n_tracks // 4)
 
+    def repost_count(self, user_index: int) -> int:
+        """Return how many repost events user ``user_index`` has (30% none)."""
+        rng = random.Random(mix(self.seed, _TAG_NREPOSTS, user_index))
+        if rng.random() < 0.3 or self.config.reposts_mean <= 0:
+            return 0
+        n = 1 + int(rng.paretovariate(1.6) * self.config.reposts_mean * 0.33)
+        return min(n, self.config.likes_max // 4 + 1, self.n_tracks // 4)
+
+    def following_count(self, user_index: int) -> int:
+        """Return how many follow events user ``user_index`` has (15% none)."""
+        rng = random.Random(mix(self.seed, _TAG_NFOLLOW, user_index))
+        if rng.random() < 0.15 or self.config.followings_mean <= 0:
+            return 0
+        n = 1 + int(rng.paretovariate(1.6) * self.config.followings_mean * 0.33)
+        return min(n, 2000, self.n_users // 2)
+
+    def playlist_count(self, user_index: int) -> int:
+        """Return how many playlists user ``user_index`` has (about half none)."""
+        mean = self.config.playlists_mean
+        if mean <= 0:
+            return 0
+        rng = random.Random(mix(self.seed, _TAG_NPL, user_index))
+        return min(PLAYLISTS_MAX, int(rng.expovariate(1 / mean)))
+
+    # -- objects ---------------------------------------------------------------------------
     def _user_core_uncached(self, index: int) -> dict:
-        return user_core(self.seed, index, self.user_id(index), self.like_count(index))
+        core = user_core(self.seed, index, self.user_id(index), self.like_count(index))
+        # Counts of events, as the API counts them: lists can be a little shorter (#59, #408).
+        core["track_count"] = len(self.upload_indexes(index))
+        core["reposts_count"] = self.repost_count(index)
+        core["followings_count"] = self._follow_graph.owner_events(index)
+        core["followers_count"] = self._follow_graph.rank_events(self._user_rank.inverse(index))
+        core["playlist_count"] = self.playlist_count(index)
+        return core
 
     def _track_core_uncached(self, index: int) -> dict:
         return track_core(self.seed, index, self.track_id(index), self.config.blocked_share)
@@ -226,105 +296,27 @@ class World:
         )
         return finish_track(self._track_core(index), artist, origin)
 
+    def make_playlist(self, playlist_id: int, origin: str = DEFAULT_ORIGIN) -> dict | None:
+        """Build the API playlist ``playlist_id`` *without* ``tracks`` (None when unknown).
+
+        ``track_count`` and ``duration`` cover every track; ``playlist_tracks(id)`` lists them.
+        """
+        found = self.playlist_owner(playlist_id)
+        if found is None:
+            return None
+        user_index, k = found
+        tracks = self.playlist_tracks(playlist_id)
+        duration = sum(self._track_core(self.track_index(t))["duration"] for t in tracks)  # type: ignore[arg-type]
+        owner = finish_user(self._user_core(user_index), origin, self.config.nested_user)
+        j = user_index * PLAYLISTS_MAX + k
+        core = playlist_core(self.seed, j, playlist_id, self._playlist_created(j))
+        return finish_playlist(core, owner, origin, len(tracks), duration)
+
     def track_access(self, track_id: int) -> str:
         """Return the ``access`` value of ``track_id`` (playable, preview or blocked)."""
         index = self.track_index(track_id)
         assert index is not None
         return self._track_core(index)["access"]
-
-    # -- lists -----------------------------------------------------------------------------
-    def _sample_users(self, rng: random.Random, n: int, exclude: set[int]) -> list[int]:
-        out: list[int] = []
-        seen = set(exclude)
-        n = min(n, self.n_users - len(seen))
-        while len(out) < n:
-            i = rng.randrange(self.n_users)
-            if i not in seen:
-                seen.add(i)
-                out.append(i)
-        return out
-
-    def _sample_fans(self, rng: random.Random, n: int, exclude: set[int]) -> list[int]:
-        """Sample ``n`` users, ``round(n * artist_fans)`` of them artists (the rest anyone)."""
-        n_artists = round(n * self.config.artist_fans)
-        if n_artists <= 0:
-            return self._sample_users(rng, n, exclude)
-        fans: list[int] = []
-        seen = set(exclude)
-        left = len(set(self._artists) - seen)
-        tries = 0
-        while len(fans) < n_artists and left:
-            tries += 1
-            # Artists of popular tracks first (the likes' own Zipf-ish law), so a fan is
-            # likely to be met as the nested artist of a track in another user's likes.
-            if tries < 20 * n_artists:
-                i = self._artist_index(int(self.n_tracks * rng.random() ** 3))
-            else:
-                i = rng.choice(self._artists)
-            if i not in seen:
-                seen.add(i)
-                fans.append(i)
-                left -= 1
-        fans += self._sample_users(rng, n - len(fans), seen)
-        rng.shuffle(fans)
-        return fans
-
-    def _seed_likers(self) -> list[int]:
-        rng = random.Random(mix(self.seed, _TAG_FAV, 0))
-        return self._sample_fans(rng, self.config.likers, set())
-
-    def _list_size(self, track_index: int, tag: int) -> int:
-        rng = random.Random(mix(self.seed, tag, track_index, 99))
-        n = rng.randint(0, 30) + int(400 / (1 + track_index) ** 0.5)
-        return n if tag == _TAG_FAV else n // 3
-
-    def _favoriters(self, track_id: int) -> EngagementList | None:
-        index = self.track_index(track_id)
-        if index is None:
-            return None
-        rng = random.Random(mix(self.seed, _TAG_FAV, index))
-        if index == 0:
-            users = self._seed_likers()
-        else:
-            users = self._sample_users(rng, self._list_size(index, _TAG_FAV), set())
-        ids = [self.user_id(i) for i in users]
-        return EngagementList(track_id, ids, _times(rng, len(users)), "favoriters")
-
-    def _reposters(self, track_id: int) -> EngagementList | None:
-        index = self.track_index(track_id)
-        if index is None:
-            return None
-        rng = random.Random(mix(self.seed, _TAG_REP, index))
-        if index == 0:
-            likers = self._seed_likers()
-            n_over = min(int(self.config.reposters * self.config.repost_overlap), len(likers))
-            users = rng.sample(likers, n_over)
-            users += self._sample_fans(rng, self.config.reposters - n_over, set(likers))
-            rng.shuffle(users)
-        else:
-            users = self._sample_users(rng, self._list_size(index, _TAG_REP), set())
-        ids = [self.user_id(i) for i in users]
-        return EngagementList(track_id, ids, _times(rng, len(users)), "reposters")
-
-    def _likes(self, user_id: int) -> EngagementList | None:
-        index = self.user_index(user_id)
-        if index is None:
-            return None
-        n = self.like_count(index)
-        rng = random.Random(mix(self.seed, _TAG_LIKES, index))
-        chosen: list[int] = []
-        seen: set[int] = set()
-        tries = 0
-        while len(chosen) < n:
-            tries += 1
-            # Zipf-ish: cubing a uniform draw piles picks on the first (popular) tracks, so the
-            # same track shows up in many users' lists; fall back to uniform when saturated.
-            r = rng.random()
-            j = int(self.n_tracks * r**3) if tries < 4 * n else int(self.n_tracks * r)
-            if j not in seen:
-                seen.add(j)
-                chosen.append(j)
-        return EngagementList(user_id, [self.track_id(j) for j in chosen], _times(rng, n), "likes")
 
     # -- resolve ---------------------------------------------------------------------------
     def short_url(self, track_id: int) -> str:
@@ -375,31 +367,24 @@ class World:
 
     # -- truth -----------------------------------------------------------------------------
     def truth(
-        self, max_users: int = 0, max_user_likes: int = 0, seeds: list[int] | None = None
+        self,
+        max_users: int = 0,
+        max_user_likes: int = 0,
+        seeds: list[int] | None = None,
+        *,
+        lists: str | Sequence[str] | None = None,
+        depth: int = 1,
+        expand: int = 50,
+        **caps: int,
     ) -> Truth:
-        """Return what a correct harvest stores for these caps (0 = no cap)."""
-        seeds = list(seeds) if seeds else [self.seed_track_id]
-        truth = Truth(track_ids=set(seeds))
-        cap_users = max_users or None
-        cap_likes = max_user_likes or None
-        for s in seeds:
-            favs, reps = self.favoriters(s), self.reposters(s)
-            if favs is None or reps is None:
-                raise KeyError(f"unknown seed track {s}")
-            for u in favs.ids[:cap_users]:
-                truth.user_ids.add(u)
-                truth.engagements.add((u, s, "like"))
-            for u in reps.ids[:cap_users]:
-                truth.user_ids.add(u)
-                truth.engagements.add((u, s, "repost"))
-        for u in list(truth.user_ids):
-            likes = self.likes(u)
-            assert likes is not None
-            for t in likes.ids[:cap_likes]:
-                truth.track_ids.add(t)
-                truth.engagements.add((u, t, "like"))
-        truth.user_ids.update(self.artist_id(t) for t in truth.track_ids)
-        return truth
+        """Return what a correct harvest stores (README, "Ground truth"; ``truth.py``).
+
+        ``caps`` are ``max_<family>=N`` (0 = no cap); ``max_users`` sets favoriters and
+        reposters, ``max_user_likes`` likes, and an explicit ``max_<family>`` wins.
+        """
+        return compute_truth(
+            self, max_users, max_user_likes, seeds, lists=lists, depth=depth, expand=expand, **caps
+        )
 
 
 _SLUG_RE = re.compile(r"-([0-9a-z]+)$")
