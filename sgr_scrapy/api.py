@@ -222,6 +222,41 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# API keys a column holds, with the type the column keeps (track_rows, user_row). Such a key is
+# left out of raw_json when its value is null or of that type: the column holds it, or a newer
+# value. A value of another type (a title that is a number) stays in raw_json.
+TRACK_COLUMN_KEYS: dict[str, type] = {
+    "id": int, "urn": str, "title": str, "genre": str, "duration": int, "playback_count": int,
+    "favoritings_count": int, "reposts_count": int, "comment_count": int, "permalink_url": str,
+}  # fmt: skip
+USER_COLUMN_KEYS: dict[str, type] = {
+    "id": int, "urn": str, "username": str, "permalink_url": str, "followers_count": int,
+    "followings_count": int, "track_count": int, "public_favorites_count": int, "city": str,
+    "country": str,
+}  # fmt: skip
+
+
+def trim_object(obj: dict[str, Any], column_keys: dict[str, type], artist: bool = False) -> None:
+    """Remove from `obj` what the row's columns hold (and, for a track, its artist with an id,
+    who is a row of `users`): raw_json keeps the rest (schema 3)."""
+    for key, kind in column_keys.items():
+        if key in obj:
+            value = obj[key]
+            if value is None or type(value) is kind:
+                del obj[key]
+    if artist:
+        user = obj.get("user")
+        if isinstance(user, dict) and object_id(user) is not None:
+            del obj["user"]
+
+
+def _raw_json(obj: dict[str, Any], column_keys: dict[str, type], artist: bool = False) -> str:
+    # Trimmed here, once, from the parsed object: the store would otherwise parse the JSON again.
+    rest = dict(obj)
+    trim_object(rest, column_keys, artist)
+    return orjson.dumps(rest).decode()
+
+
 def user_row(obj: dict[str, Any], user_id: int) -> User:
     return User(
         user_id=user_id,
@@ -235,7 +270,7 @@ def user_row(obj: dict[str, Any], user_id: int) -> User:
         city=_str(obj.get("city")),
         country=_str(obj.get("country")),
         created_at=parse_date(obj.get("created_at")),
-        raw_json=orjson.dumps(obj).decode(),
+        raw_json=_raw_json(obj, USER_COLUMN_KEYS),
     )
 
 
@@ -267,7 +302,7 @@ def track_rows(
         comment_count=_int(obj.get("comment_count")),
         permalink_url=_str(obj.get("permalink_url")),
         created_at=parse_date(obj.get("created_at")),
-        raw_json=orjson.dumps(obj).decode(),
+        raw_json=_raw_json(obj, TRACK_COLUMN_KEYS, artist=True),
     )
     wanted = with_artist and isinstance(artist, dict) and artist_id is not None
     return track, user_row(artist, artist_id) if wanted else None

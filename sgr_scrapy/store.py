@@ -36,7 +36,12 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import orjson
 
-from sgr_scrapy.api import object_id, split_machine_tags
+from sgr_scrapy.api import (
+    TRACK_COLUMN_KEYS,
+    USER_COLUMN_KEYS,
+    split_machine_tags,
+    trim_object,
+)
 from sgr_scrapy.items import (
     FAILED,
     FAVORITERS,
@@ -279,44 +284,29 @@ def merge_json(old: str | None, new: str | None) -> str | None:
     return orjson.dumps(_merge_objects(merged_old, merged_new)).decode()
 
 
-# API keys a column holds, with the type the column keeps (api.track_rows, api.user_row). Such
-# a key is left out of raw_json when its value is null or of that type: the column holds it, or
-# a newer value. A value of another type (a title that is a number) stays in raw_json.
-_TRACK_COLUMN_KEYS: dict[str, type] = {
-    "id": int, "urn": str, "title": str, "genre": str, "duration": int, "playback_count": int,
-    "favoritings_count": int, "reposts_count": int, "comment_count": int, "permalink_url": str,
-}  # fmt: skip
-_USER_COLUMN_KEYS: dict[str, type] = {
-    "id": int, "urn": str, "username": str, "permalink_url": str, "followers_count": int,
-    "followings_count": int, "track_count": int, "public_favorites_count": int, "city": str,
-    "country": str,
-}  # fmt: skip
-
-
-def _trim_object(obj: dict[str, Any], column_keys: dict[str, type], artist: bool) -> None:
-    for key, kind in column_keys.items():
-        if key in obj:
-            value = obj[key]
-            if value is None or type(value) is kind:
-                del obj[key]
-    if artist:
-        # A track's artist, when it has an id, is a row of `users` (merged there).
-        user = obj.get("user")
-        if isinstance(user, dict) and object_id(user) is not None:
-            del obj["user"]
+_TRACK_COLUMN_KEYS = TRACK_COLUMN_KEYS
+_USER_COLUMN_KEYS = USER_COLUMN_KEYS
+# `"key":` of each column key: when none is in a raw JSON string, trimming has nothing to do, so
+# rows that api.track_rows / api.user_row already trimmed are not parsed again.
+_MARKERS = {
+    id(keys): tuple(f'"{key}":' for key in keys) for keys in (TRACK_COLUMN_KEYS, USER_COLUMN_KEYS)
+}
 
 
 def trim_json(raw: str | None, column_keys: dict[str, type], artist: bool = False) -> str | None:
     """`raw` without what the row's columns hold (see _TRACK_COLUMN_KEYS); else unchanged."""
     if raw is None:
         return None
+    markers = _MARKERS.get(id(column_keys)) or tuple(f'"{key}":' for key in column_keys)
+    if not any(m in raw for m in markers) and not (artist and '"user":' in raw):
+        return raw
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return raw
     if not isinstance(obj, dict):
         return raw
-    _trim_object(obj, column_keys, artist)
+    trim_object(obj, column_keys, artist)
     return orjson.dumps(obj).decode()
 
 
