@@ -9,14 +9,15 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import replace
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Self
 
 from scrapy import signals
 from twisted.internet import task
 
-from sgr_scrapy.items import CAPPED, DONE, FAILED, INCOMPLETE, LIKES, PENDING
+from sgr_scrapy.items import CAPPED, DONE, FAILED, INCOMPLETE, LIKES, PENDING, RESUMABLE
 from sgr_scrapy.outcome import Outcome, RunFacts, judge
 from sgr_scrapy.pipelines import SQLitePipeline
 from sgr_scrapy.progress import LiveBar, Snapshot
@@ -71,15 +72,12 @@ class HarvestReport:
         if not self.crawler.crawling:  # Ctrl-C: what is in flight is finishing
             return "stopping"
         spider = self.crawler.spider
-        lists = list(getattr(spider, "live", {}).values())
-        queued = list(getattr(spider, "frontier", ()))
-        if not lists and not queued and not self._stat("sgr/lists/likes_known"):
+        live = getattr(spider, "live", {})
+        queued = getattr(spider, "frontier", ())
+        if not live and not queued and not self._stat("sgr/lists/likes_known"):
             return "seed"
-        if any(live.progress.kind != LIKES for live in lists) or any(
-            p.kind != LIKES for p in queued
-        ):
-            return "social spill"
-        return "user depth"
+        kinds = chain((item.progress.kind for item in live.values()), (p.kind for p in queued))
+        return "social spill" if any(kind != LIKES for kind in kinds) else "user depth"
 
     def snapshot(self) -> Snapshot:
         now = time.monotonic()
@@ -218,15 +216,12 @@ class HarvestReport:
         ]
         for alias, first in aliases:
             out.append(f"  alias: {alias} is the same track as {first}")
-        reasons: dict[str, int] = {}
-        for page in failed:
-            reasons[page.reason] = reasons.get(page.reason, 0) + 1
+        reasons = Counter(page.reason for page in failed)
         out += [f"  failed: {n} x {why}" for why, n in sorted(reasons.items())]
         if outcome.rerun:
             out.append(f"  {outcome.rerun}")
         db_lists: dict[str, int] = summary.get("lists", {})
-        others = sum(db_lists.get(s, 0) for s in (PENDING, FAILED, INCOMPLETE))
-        others -= sum(lists.get(s, 0) for s in (PENDING, FAILED, INCOMPLETE))
+        others = sum(db_lists.get(s, 0) - lists.get(s, 0) for s in RESUMABLE)
         out += [
             "",
             "DATABASE TOTALS",

@@ -33,6 +33,7 @@ DONE = "done"  # read to the end (next_href null or absent)
 CAPPED = "capped"  # stopped at its cap; `next_url` is the page to re-read to go further
 FAILED = "failed"  # a page failed after all retries; `next_url` is that page
 INCOMPLETE = "incomplete"  # stopped for a reason a rerun may not fix (loop, foreign host)
+RESUMABLE = (PENDING, FAILED, INCOMPLETE)  # what a rerun of the same command reads again
 
 
 @dataclass(slots=True)

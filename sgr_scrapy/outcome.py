@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sgr_scrapy.items import FAILED, INCOMPLETE, PENDING
+from sgr_scrapy.items import FAILED, INCOMPLETE, PENDING, RESUMABLE
 
 COMPLETE_TITLE = "COMPLETE"
 INCOMPLETE_TITLE = "INCOMPLETE"
 STOPPED_TITLE = "STOPPED"
 FAILED_TITLE = "FAILED"
 EXIT_STATUS = {COMPLETE_TITLE: 0, FAILED_TITLE: 1, INCOMPLETE_TITLE: 3, STOPPED_TITLE: 4}
+EXIT_USAGE = 2  # nothing started: a bad argument, credentials, .env or database (one line)
 
 # Finish reasons of a run stopped before its end, and how the summary names them.
 STOP_REASONS = {
@@ -63,7 +64,7 @@ class Outcome:
 
 
 def _resumable(lists: dict[str, int]) -> int:
-    return sum(lists.get(status, 0) for status in (PENDING, FAILED, INCOMPLETE))
+    return sum(lists.get(status, 0) for status in RESUMABLE)
 
 
 def judge(facts: RunFacts) -> Outcome:

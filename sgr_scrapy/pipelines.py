@@ -26,7 +26,7 @@ from twisted.internet import task
 
 from sgr_scrapy import feeds
 from sgr_scrapy.items import Page
-from sgr_scrapy.store import Store, StoreError
+from sgr_scrapy.store import Store, StoreError, one_line
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -99,8 +99,7 @@ class SQLitePipeline:
             message = str(exc)
             if not isinstance(exc, StoreError):
                 logger.debug("cannot write a batch", exc_info=True)
-                message = f"cannot write to {self.db_path}: {type(exc).__name__}: {exc}"
-                message = " ".join(message.split())[:300]
+                message = one_line(f"cannot write to {self.db_path}: {type(exc).__name__}: {exc}")
             self.write_error = message
             self._store_error(message)
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_error"))

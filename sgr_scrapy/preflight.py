@@ -18,12 +18,7 @@ def preflight(settings: Any, spargs: dict[str, str]) -> HarvestArgs:
     env_error = settings.get("SGR_ENV_ERROR")
     if env_error:
         raise ValueError(env_error)
-    unknown = sorted(set(spargs) - set(KNOWN_ARGUMENTS))
-    if unknown:
-        raise ValueError(
-            f"unknown argument -a {unknown[0]}; the harvest takes " + ", ".join(KNOWN_ARGUMENTS)
-        )
-    args = HarvestArgs.parse(**spargs)
+    args = HarvestArgs.parse(**spargs)  # refuses unknown arguments too
     for name in ("SOUNDCLOUD_API_URL", "SOUNDCLOUD_TOKEN_URL"):
         parts = urlsplit(settings.get(name) or "")
         if parts.scheme not in ("http", "https") or not parts.hostname:

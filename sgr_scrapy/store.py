@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import orjson
 
@@ -212,7 +212,7 @@ UPDATE "tracks" SET "machine_tags" = sgr_machine_tags("tags"), "tags" = sgr_user
 WHERE "tags" LIKE '%:%=%';
 """
 
-# raw_json keeps what no column holds (see _TRACK_COLUMN_KEYS); these views give each row's
+# raw_json keeps what no column holds (see api.TRACK_COLUMN_KEYS); these views give each row's
 # whole API object back in `raw_json`, the artist's row nested as `user`. Rows stored before
 # schema 3 keep their whole object until written again: the views give the same answer.
 _USERS_FULL_JSON = """json_set(COALESCE({u}."raw_json", '{{}}'), '$.id', {u}."user_id",
@@ -284,20 +284,25 @@ def merge_json(old: str | None, new: str | None) -> str | None:
     return orjson.dumps(_merge_objects(merged_old, merged_new)).decode()
 
 
-_TRACK_COLUMN_KEYS = TRACK_COLUMN_KEYS
-_USER_COLUMN_KEYS = USER_COLUMN_KEYS
+def _markers(column_keys: dict[str, type]) -> tuple[str, ...]:
+    return tuple(f'"{key}":' for key in column_keys)
+
+
 # `"key":` of each column key: when none is in a raw JSON string, trimming has nothing to do, so
 # rows that api.track_rows / api.user_row already trimmed are not parsed again.
-_MARKERS = {
-    id(keys): tuple(f'"{key}":' for key in keys) for keys in (TRACK_COLUMN_KEYS, USER_COLUMN_KEYS)
-}
+_TRACK_MARKERS = _markers(TRACK_COLUMN_KEYS)
+_USER_MARKERS = _markers(USER_COLUMN_KEYS)
 
 
-def trim_json(raw: str | None, column_keys: dict[str, type], artist: bool = False) -> str | None:
-    """`raw` without what the row's columns hold (see _TRACK_COLUMN_KEYS); else unchanged."""
+def trim_json(
+    raw: str | None,
+    column_keys: dict[str, type],
+    markers: tuple[str, ...],
+    artist: bool = False,
+) -> str | None:
+    """`raw` without what the row's columns hold (api.trim_object); else unchanged."""
     if raw is None:
         return None
-    markers = _MARKERS.get(id(column_keys)) or tuple(f'"{key}":' for key in column_keys)
     if not any(m in raw for m in markers) and not (artist and '"user":' in raw):
         return raw
     try:
@@ -311,31 +316,31 @@ def trim_json(raw: str | None, column_keys: dict[str, type], artist: bool = Fals
 
 
 def trim_track_json(raw: str | None) -> str | None:
-    return trim_json(raw, _TRACK_COLUMN_KEYS, artist=True)
+    return trim_json(raw, TRACK_COLUMN_KEYS, _TRACK_MARKERS, artist=True)
 
 
 def trim_user_json(raw: str | None) -> str | None:
-    return trim_json(raw, _USER_COLUMN_KEYS)
+    return trim_json(raw, USER_COLUMN_KEYS, _USER_MARKERS)
 
 
 def _merge_trimmed(
-    old: str | None, new: str | None, column_keys: dict[str, type], artist: bool = False
+    old: str | None, new: str | None, trim: Callable[[str | None], str | None]
 ) -> str | None:
     """merge_json, then trimmed: a row stored whole before schema 3 loses its column keys."""
     merged = merge_json(old, new)
     if merged is old or merged is new:
         return merged  # nothing merged: `new` is trimmed already, `old` untouched
-    return trim_json(merged, column_keys, artist)
+    return trim(merged)
 
 
 def merge_track_json(old: str | None, new: str | None) -> str | None:
     """SQL sgr_merge_track: merge_json of two track objects, without what columns hold."""
-    return _merge_trimmed(old, new, _TRACK_COLUMN_KEYS, artist=True)
+    return _merge_trimmed(old, new, trim_track_json)
 
 
 def merge_user_json(old: str | None, new: str | None) -> str | None:
     """SQL sgr_merge_user: merge_json of two user objects, without what columns hold."""
-    return _merge_trimmed(old, new, _USER_COLUMN_KEYS)
+    return _merge_trimmed(old, new, trim_user_json)
 
 
 def _stored_tags(tags: str | None) -> list[str] | None:
@@ -507,7 +512,8 @@ def _release_lock(fd: int) -> None:
         os.close(fd)
 
 
-def _one_line(text: str, limit: int = MESSAGE_MAX) -> str:
+def one_line(text: str, limit: int = MESSAGE_MAX) -> str:
+    """`text` on one line of at most `limit` characters (a StoreError's message)."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -539,9 +545,7 @@ def _reads(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[S
         try:
             return method(self, *args, **kwargs)
         except sqlite3.Error as exc:
-            if _error_code(exc) is None:
-                raise
-            raise self._error(exc, "cannot read") from exc
+            self._raise(exc, "cannot read")
 
     return read
 
@@ -646,9 +650,7 @@ class Store:
             if code is not None and code != "SQLITE_NOTADB" and code != "SQLITE_CORRUPT":
                 wal = f"{path.name}-wal"
                 advice = _ADVICE[code].format(name=path.name, wal=wal)
-                raise StoreError(
-                    _one_line(f"cannot open database {path}: {exc}; {advice}")
-                ) from exc
+                raise StoreError(one_line(f"cannot open database {path}: {exc}; {advice}")) from exc
             if isinstance(exc, sqlite3.OperationalError):
                 raise StoreError(
                     f"cannot open database {path}: {exc}; choose another SGR_DB_PATH"
@@ -657,12 +659,18 @@ class Store:
                 f"{path} is not a SQLite database ({exc}); "
                 "move it away or choose another SGR_DB_PATH"
             ) from exc
-        conn.create_function("sgr_merge_json", 2, merge_json, deterministic=True)
         conn.create_function("sgr_merge_track", 2, merge_track_json, deterministic=True)
         conn.create_function("sgr_merge_user", 2, merge_user_json, deterministic=True)
         conn.create_function("sgr_user_tags", 1, user_tags_sql, deterministic=True)
         conn.create_function("sgr_machine_tags", 1, machine_tags_sql, deterministic=True)
         return conn
+
+    def _raise(self, exc: BaseException, action: str, advice: str | None = None) -> NoReturn:
+        """Re-raise `exc` as a one-line StoreError when it is a storage error (disk full,
+        damaged file, another writer); anything else is a bug and keeps its traceback."""
+        if _error_code(exc) is None:
+            raise exc
+        raise self._error(exc, action, advice) from exc
 
     def _error(self, exc: BaseException, action: str, advice: str | None = None) -> StoreError:
         """One line for a storage error: what failed, SQLite's reason, what to do."""
@@ -671,7 +679,7 @@ class Store:
         advice = advice or _ADVICE.get(code, "choose another SGR_DB_PATH")
         reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
         advice = advice.format(name=name, wal=f"{name}-wal")
-        return StoreError(_one_line(f"{action} {self.path}: {reason}; {advice}"))
+        return StoreError(one_line(f"{action} {self.path}: {reason}; {advice}"))
 
     def _check_writable(self) -> None:
         """Write without committing: SQLite opens a file it may not write read-only, silently."""
@@ -802,7 +810,7 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise self._write_error(exc) from exc
+            self._raise(exc, "cannot write to")
         try:
             conn.executemany(_TRACK_SQL, self._with_raw(kept_tracks, _get_track, trim_track_json))
             conn.executemany(_USER_SQL, self._with_raw(kept_users, _get_user, trim_user_json))
@@ -826,9 +834,7 @@ class Store:
             conn.execute("COMMIT")
         except BaseException as exc:
             self._rollback()
-            if _error_code(exc) is not None:
-                raise self._write_error(exc) from exc
-            raise
+            self._raise(exc, "cannot write to")
         self.dropped += dropped
         self._failed_lists = (self._failed_lists - cleared) | added
 
@@ -846,11 +852,6 @@ class Store:
             for row in map(get, rows):
                 yield (*row[:-1], None)
 
-    def _write_error(self, exc: BaseException) -> Exception:
-        if _error_code(exc) is None:
-            return exc
-        return self._error(exc, "cannot write to")
-
     # -- harvest runs ---------------------------------------------------------------------
 
     def begin_run(self) -> int:
@@ -858,7 +859,7 @@ class Store:
         try:
             cursor = self.conn.execute(f'INSERT INTO "harvest_runs" ("started_at") VALUES ({_NOW})')
         except sqlite3.Error as exc:
-            raise self._write_error(exc) from exc
+            self._raise(exc, "cannot write to")
         return int(cursor.lastrowid or 0)
 
     def end_run(
@@ -884,14 +885,12 @@ class Store:
                 (finish_reason, stats_json, run_id),
             )
         except sqlite3.Error as exc:
-            if _error_code(exc) is None:
-                raise
             advice = None
             if _error_code(exc) in ("SQLITE_BUSY", "SQLITE_LOCKED"):
                 advice = (
                     f"another process kept it locked for {timeout:g} s; the run stays unfinished"
                 )
-            raise self._error(exc, f"cannot record the end of run {run_id} in", advice) from exc
+            self._raise(exc, f"cannot record the end of run {run_id} in", advice)
         finally:
             conn.execute(f"PRAGMA busy_timeout = {int(usual)}")
         return cursor.rowcount == 1
@@ -918,9 +917,7 @@ class Store:
         try:
             yield from self.conn.execute(sql, (since,))
         except sqlite3.Error as exc:
-            if _error_code(exc) is None:
-                raise
-            raise self._error(exc, "cannot read") from exc
+            self._raise(exc, "cannot read")
 
     @_reads
     def unfinished_runs(self) -> list[int]:

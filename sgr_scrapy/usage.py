@@ -16,9 +16,7 @@ from typing import Any
 
 from sgr_scrapy import settings as project_settings
 from sgr_scrapy.args import ARGUMENTS
-from sgr_scrapy.outcome import EXIT_STATUS
-
-EXIT_USAGE = 2  # nothing started: a bad argument, credentials, .env or database (one line)
+from sgr_scrapy.outcome import EXIT_STATUS, EXIT_USAGE
 
 
 @dataclass(frozen=True, slots=True)

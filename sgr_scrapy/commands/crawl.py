@@ -23,10 +23,10 @@ from scrapy.exceptions import UsageError
 
 from sgr_scrapy.args import ArgumentError
 from sgr_scrapy.extensions import HarvestReport
-from sgr_scrapy.outcome import EXIT_STATUS, FAILED_TITLE
+from sgr_scrapy.outcome import EXIT_STATUS, EXIT_USAGE, FAILED_TITLE
 from sgr_scrapy.pipelines import SQLitePipeline
 from sgr_scrapy.preflight import preflight
-from sgr_scrapy.usage import EXIT_USAGE, harvest_help
+from sgr_scrapy.usage import harvest_help
 from sgr_scrapy.verbosity import quiet_by_default
 
 if TYPE_CHECKING:
