@@ -23,7 +23,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,15 +150,14 @@ def harvest_command(
     db: Path,
     settings: dict[str, Any] | None = None,
     profile: Path | None = None,
+    args: Sequence[str] = (),
 ) -> list[str]:
-    """``scrapy crawl harvest -a url=<seed>`` with the project defaults but the database path."""
+    """``scrapy crawl harvest -a url=<seed> [args]`` with the project defaults but the database
+    path; ``profile`` runs it under cProfile, writing there."""
     cmd = [sys.executable]
     if profile is not None:
         cmd += ["-m", "cProfile", "-o", str(profile)]
-        cmd += ["-m", "scrapy.cmdline"]
-    else:
-        cmd += ["-m", "scrapy.cmdline"]
-    cmd += ["crawl", "harvest", "-a", f"url={info['seed_url']}"]
+    cmd += ["-m", "scrapy.cmdline", "crawl", "harvest", "-a", f"url={info['seed_url']}", *args]
     # LOG_LEVEL asks for the logs (sgr_scrapy/verbosity.py quiets Scrapy's INFO lines
     # otherwise), so the run ends with the stats dump that `Run.stats` reads.
     base = {"SGR_DB_PATH": str(db), "SGR_TOKEN_CACHE": f"{db}.token.json", "LOG_LEVEL": "INFO"}

@@ -20,7 +20,9 @@ import argparse
 import statistics
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +70,7 @@ CEILING_SETTINGS = {
 class Harvested:
     """A complete harvest of one world, measured."""
 
-    plan: Plan
+    world: list[str]  # the simulator's flags
     run: Run
     requests: int
     tracks: int
@@ -76,6 +78,15 @@ class Harvested:
     engagements: int
     stats: dict[str, Any]
     simulator_cpu: float = 0.0
+
+    @cached_property
+    def plan(self) -> Plan:
+        return plan(self.world)
+
+    @property
+    def rows(self) -> int:
+        """Rows in the database at the end: tracks, users and engagements."""
+        return self.tracks + self.users + self.engagements
 
     def rate(self, n: int) -> float:
         return n / self.run.wall
@@ -95,18 +106,18 @@ def harvest(
     workdir: Path,
     settings: dict[str, Any] | None = None,
     profile: Path | None = None,
+    args: Sequence[str] = (),
 ) -> Harvested:
     """Start a simulator with ``world``, harvest it completely, return the measures."""
-    world_plan = plan(world)
     db = workdir / "tracks.db"
     with SimulatorProcess(*world) as sim:
-        cmd = harvest_command(sim.info, db, settings, profile)
+        cmd = harvest_command(sim.info, db, settings, profile, args)
         cpu0 = server_cpu_seconds(sim.info["pid"])
         run = run_process(cmd, env=harvest_env(sim.info), cwd=workdir, log=workdir / "harvest.log")
         sim_cpu = server_cpu_seconds(sim.info["pid"]) - cpu0
         stats = sim.stats()
     return Harvested(
-        world_plan,
+        world,
         run,
         api_requests(stats),
         table_count(db, "tracks"),

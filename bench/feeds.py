@@ -15,41 +15,31 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from bench.common import Row, api_requests, harvest_command, harvest_env, run_process, table_count
-from bench.cpu import QUICK_WORLD, WORLD
-from sgr_scrapy.simulator.process import SimulatorProcess
+from bench.common import Row
+from bench.cpu import QUICK_WORLD, WORLD, Harvested, harvest
 
 
-def harvest(world: list[str], workdir: Path, feed: bool) -> tuple[float, float, int, int, int]:
-    """(wall s, CPU s, requests, records in the feed, rows in the database) of one harvest."""
-    db = workdir / "tracks.db"
+def feed_harvest(world: list[str], workdir: Path, feed: bool) -> tuple[Harvested, int]:
+    """One harvest (with ``-O out.jsonl`` when ``feed``) and the records in its feed."""
     out = workdir / "out.jsonl"
-    with SimulatorProcess(*world) as sim:
-        cmd = harvest_command(sim.info, db)
-        if feed:
-            cmd += ["-O", str(out)]
-        run = run_process(cmd, env=harvest_env(sim.info), cwd=workdir, log=workdir / "h.log")
-        requests = api_requests(sim.stats())
-    if run.returncode != 0:
-        raise SystemExit(f"harvest failed ({run.returncode}):\n{run.log_tail}")
-    rows = sum(table_count(db, t) for t in ("tracks", "users", "user_engagements"))
-    records = sum(1 for _ in out.open("rb")) if feed else 0
-    return run.wall, run.cpu, requests, records, rows
+    h = harvest(world, workdir, args=["-O", str(out)] if feed else ())
+    if h.run.returncode != 0:
+        raise SystemExit(f"harvest failed ({h.run.returncode}):\n{h.run.log_tail}")
+    return h, sum(1 for _ in out.open("rb")) if feed else 0
 
 
-def measure(repeat: int, quick: bool) -> dict[bool, list[tuple[float, float, int, int, int]]]:
+def measure(repeat: int, quick: bool) -> dict[bool, list[tuple[Harvested, int]]]:
     world = QUICK_WORLD if quick else WORLD
-    runs: dict[bool, list[tuple[float, float, int, int, int]]] = {False: [], True: []}
+    runs: dict[bool, list[tuple[Harvested, int]]] = {False: [], True: []}
     for n in range(repeat):
         for feed in (False, True):
             with tempfile.TemporaryDirectory(prefix="sgr-bench-feeds-") as tmp:
-                result = harvest(world, Path(tmp), feed)
-            runs[feed].append(result)
-            wall, cpu, requests, records, rows = result
+                h, records = feed_harvest(world, Path(tmp), feed)
+            runs[feed].append((h, records))
             label = "-O out.jsonl" if feed else "no feed"
             print(
-                f"{n + 1}/{repeat} {label:<13} {wall:6.1f} s wall, {cpu:6.1f} s CPU, "
-                f"{requests:,} requests, {rows:,} rows, {records:,} records",
+                f"{n + 1}/{repeat} {label:<13} {h.run.wall:6.1f} s wall, {h.run.cpu:6.1f} s CPU, "
+                f"{h.requests:,} requests, {h.rows:,} rows, {records:,} records",
                 flush=True,
             )
     return runs
@@ -58,10 +48,10 @@ def measure(repeat: int, quick: bool) -> dict[bool, list[tuple[float, float, int
 def run(quick: bool = False, repeat: int = 3) -> list[Row]:
     """Rows for `make bench`: medians of both, and the export's share of the wall time."""
     runs = measure(repeat, quick)
-    plain = statistics.median(r[0] for r in runs[False])
-    fed = statistics.median(r[0] for r in runs[True])
-    records = runs[True][-1][3]
-    rows = runs[True][-1][4]
+    plain = statistics.median(h.run.wall for h, _ in runs[False])
+    fed = statistics.median(h.run.wall for h, _ in runs[True])
+    last, records = runs[True][-1]
+    rows = last.rows
     name = "feeds"
     return [
         Row(name, "median wall, no feed", f"{plain:.1f} s ({repeat} runs)"),

@@ -22,8 +22,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import Row, api_requests, harvest_command, harvest_env, plan, run_process
-from sgr_scrapy.simulator.process import SimulatorProcess
+from bench.common import Row, plan
+from bench.cpu import harvest
 
 RATE = 20.0  # requests per second per token
 FAULTS = ["--latency-ms", "100", "--jitter-ms", "20", "--rate-limit", str(int(RATE))]
@@ -71,23 +71,18 @@ class Limited:
 
 def measure(variant: str, quick: bool = False) -> Limited:
     world = QUICK_WORLD if quick else WORLD
-    ideal = plan(world).min_requests / RATE
     with tempfile.TemporaryDirectory(prefix="sgr-bench-latency-") as tmp:
-        work = Path(tmp)
-        with SimulatorProcess(*world, *FAULTS, *VARIANTS[variant]) as sim:
-            cmd = harvest_command(sim.info, work / "tracks.db")
-            result = run_process(cmd, env=harvest_env(sim.info), cwd=work, log=work / "harvest.log")
-            stats = sim.stats()
+        h = harvest([*world, *FAULTS, *VARIANTS[variant]], Path(tmp))
     return Limited(
         variant,
-        result.returncode,
-        result.wall,
-        ideal,
-        api_requests(stats),
-        int(stats["rate_limited"]),
-        str(stats.get("peak_concurrency", "?")),
-        result.stats.get("sgr/rate_limit/blocked_seconds", 0.0),
-        result.stats.get("sgr/throttle/rate", 0.0),
+        h.run.returncode,
+        h.run.wall,
+        h.plan.min_requests / RATE,
+        h.requests,
+        int(h.stats["rate_limited"]),
+        str(h.stats.get("peak_concurrency", "?")),
+        h.run.stats.get("sgr/rate_limit/blocked_seconds", 0.0),
+        h.run.stats.get("sgr/throttle/rate", 0.0),
     )
 
 

@@ -128,7 +128,6 @@ class _Pace:
     tat: float = 0.0  # theoretical arrival time of the next booking (GCRA)
     released: float = 0.0  # the same, of the requests actually sent
     blocked_until: float = 0.0
-    fitted: bool = False  # the rate comes from a fit, not from slow start
     fitted_at: float = 0.0
     fitted_rate: float = 0.0
     generation: int = 0  # bumped by every fit: requests already booked book again
@@ -137,13 +136,21 @@ class _Pace:
     answers: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=HISTORY))
     sends: deque[float] = field(default_factory=lambda: deque(maxlen=256))
 
+    @property
+    def fitted(self) -> bool:
+        """The rate comes from a fit, not from slow start."""
+        return self.generation > 0
+
+    def _earliest(self, tat: float) -> float:
+        """The earliest send the paced bucket lets go, given its next theoretical arrival."""
+        return tat - (self.burst - 1) * (1.0 / self.rate)
+
     def reserve(self, now: float) -> float:
         """Seconds to wait before this request may be sent (and book its turn)."""
         start = max(now, self.blocked_until)
         if self.rate:
-            interval = 1.0 / self.rate
-            start = max(start, self.tat - (self.burst - 1) * interval)
-            self.tat = max(self.tat, start) + interval
+            start = max(start, self._earliest(self.tat))
+            self.tat = max(self.tat, start) + 1.0 / self.rate
         return start - now
 
     def release(self, now: float) -> float:
@@ -152,21 +159,17 @@ class _Pace:
         A booked turn can come late (the reactor was busy parsing or committing), and two late
         turns would leave together: a bucket of one refuses the second.
         """
-        if not self.rate:
-            self.sends.append(now)
-            return 0.0
-        interval = 1.0 / self.rate
-        earliest = self.released - (self.burst - 1) * interval
-        if now < earliest:
-            return earliest - now
-        self.released = max(self.released, now) + interval
+        if self.rate:
+            earliest = self._earliest(self.released)
+            if now < earliest:
+                return earliest - now
+            self.released = max(self.released, now) + 1.0 / self.rate
         self.sends.append(now)
         return 0.0
 
-    def answered(self, now: float, sent_at: float, admitted: bool) -> None:
-        self.answers.append((sent_at, admitted))
-        if not admitted:
-            return
+    def admitted(self, sent_at: float) -> None:
+        """The server answered the request sent at `sent_at` with anything but a 429."""
+        self.answers.append((sent_at, True))
         if not self.fitted:
             if self.rate:  # slow start: about double every 35 successes, then unpaced
                 self.rate = self.rate / 0.98 if self.rate < 1000 else 0.0
@@ -204,7 +207,7 @@ class _Pace:
             self.growth = max(MIN_GROWTH, self.growth / 2)
         self.rate = self.fitted_rate = rate
         self.burst = max(1, burst // 2)
-        self.fitted, self.fitted_at = True, now
+        self.fitted_at = now
         self.generation += 1
         # The fitted bucket holds `tokens` at the last answered send; every request sent since
         # took one (or will be refused). Refill at our own, slower rate from there on.
@@ -293,7 +296,6 @@ class RateLimitMiddleware:
         self.crawler = crawler
         self.max_wait = crawler.settings.getfloat("SGR_MAX_RATE_LIMIT_WAIT")
         self.paces: dict[str, _Pace] = {}
-        self.last_log = 0.0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -313,26 +315,18 @@ class RateLimitMiddleware:
             await wait_unless_stopping(self.crawler, not_before - now)
             now = time.time()
         pace = self._pace(request)
-        held = 0.0
         while True:
             generation = pace.generation
             wait = pace.reserve(now)
             if wait <= 0:
                 break
-            held += wait
             await wait_unless_stopping(self.crawler, wait)
             now = time.time()
             if pace.generation == generation and now >= pace.blocked_until:
                 break  # else a 429 came in while this one waited: book again behind it
         while (late := pace.release(now)) > 0:
-            held += late
             await wait_unless_stopping(self.crawler, late)
             now = time.time()
-        if held:
-            stats = self.crawler.stats
-            stats.inc_value("sgr/throttle/held_requests")
-            # Summed over requests, so with many in flight it exceeds the wall time.
-            stats.inc_value("sgr/throttle/held_request_seconds", held)
         request.meta[SENT_AT] = now
 
     def process_response(self, request: Request, response: Response) -> Request | Response:
@@ -341,7 +335,7 @@ class RateLimitMiddleware:
         sent_at = request.meta.get(SENT_AT, now)
         if response.status != 429:
             # Any other answer took a token from the server's bucket, an error included.
-            pace.answered(now, sent_at, admitted=True)
+            pace.admitted(sent_at)
             return response
         attempt = request.meta.get("sgr_rate_limited", 0) + 1
         wait = _server_wait(response, now)
@@ -355,7 +349,7 @@ class RateLimitMiddleware:
                 "Rerun the same command after that to resume.",
                 {"wait": wait},
             )
-            self.crawler.stats.set_value("sgr/stopping", "rate_limited")
+            stats.set_value("sgr/stopping", "rate_limited")
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="rate_limited"))
             raise StoppingError("rate limited beyond SGR_MAX_RATE_LIMIT_WAIT")
         generation = pace.generation

@@ -7,18 +7,13 @@ import random
 import pytest
 
 from sgr_scrapy.middlewares import _Pace, fit_bucket
+from sgr_scrapy.simulator.auth import RateLimiter
 
 
 def answers_of(rate: float, burst: int, sends: list[float]) -> list[tuple[float, bool]]:
-    """What a token bucket of `rate` and `burst`, full at first, answers to `sends`."""
-    tokens, last, out = float(burst), sends[0], []
-    for at in sends:
-        tokens = min(burst, tokens + (at - last) * rate)
-        last = at
-        admitted = tokens >= 1
-        tokens -= admitted
-        out.append((at, admitted))
-    return out
+    """What the simulator's bucket of `rate` and `burst`, full at first, answers to `sends`."""
+    limiter = RateLimiter(rate, burst, clock=iter(sends).__next__)
+    return [(at, limiter.take("token") == 0.0) for at in sends]
 
 
 def start_up_then_busy(rate: float, n: int = 200) -> list[float]:
@@ -44,7 +39,7 @@ def test_a_429_blocks_the_slot_until_the_servers_time_then_paces_below_the_limit
         if not admitted:
             blocked = pace.limited(at + 0.1, 0.8, at)
             break
-        pace.answered(at, at, admitted=True)
+        pace.admitted(at)
     assert blocked == pytest.approx(0.8)
     assert pace.blocked_until == pytest.approx(at + 0.9)
     assert 0 < pace.rate < 20.0 * 1.5

@@ -31,7 +31,13 @@ import orjson
 from sgr_scrapy.simulator import faults as F
 from sgr_scrapy.simulator.auth import Clock, RateLimiter, TokenStore, reset_time
 from sgr_scrapy.simulator.http import Request, Response, ServerState
-from sgr_scrapy.simulator.pages import allowed_access, envelope_response, page_response, truthy
+from sgr_scrapy.simulator.pages import (
+    allowed_access,
+    envelope_response,
+    page_response,
+    truthy,
+    with_access,
+)
 from sgr_scrapy.simulator.stats import Stats
 from sgr_scrapy.simulator.world import World
 
@@ -261,9 +267,9 @@ class SimulatorApp:
             shown = truthy(req.query.get("show_tracks", ["true"]))
             body = self.playlist_bytes(req.origin, playlist_id, allowed, shown, 0)  # type: ignore[arg-type]
             return Response(200, body)
-        if allowed is not None:
-            tracks = [t for t in tracks if self.world.track_access(t) in allowed]
-        items = [self.object_bytes(req.origin, "tracks", t) for t in tracks]
+        items = [
+            self.object_bytes(req.origin, "tracks", t) for t in with_access(self, tracks, allowed)
+        ]
         if self.cfg.legacy_arrays and not truthy(req.query.get("linked_partitioning")):
             return Response(200, b"[" + b",".join(items) + b"]")  # type: ignore[arg-type]
         return envelope_response(self, req, items, None, False)  # type: ignore[arg-type]
@@ -316,10 +322,7 @@ class SimulatorApp:
         if not show_tracks:
             return head
         tracks = self.world.playlist_tracks(playlist_id) or []
-        if limit:
-            tracks = tracks[:limit]
-        if allowed is not None:
-            tracks = [t for t in tracks if self.world.track_access(t) in allowed]
+        tracks = with_access(self, tracks[: limit or None], allowed)
         body = b",".join(self.object_bytes(origin, "tracks", t) for t in tracks)  # type: ignore[misc]
         return head[:-1] + b',"tracks":[' + body + b"]}"
 
@@ -361,7 +364,7 @@ class SimulatorApp:
             try:
                 truth = self.world.truth(**truth_params(req.query))
             except (KeyError, ValueError) as exc:
-                return Response(400, F.bad_request(str(exc).strip("'\"")))
+                return Response(400, F.bad_request(str(exc)))
             return Response(200, orjson.dumps(truth.to_json()))
         return Response(404, F.NOT_FOUND)
 

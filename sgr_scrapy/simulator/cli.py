@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 **{k: v for k, v in caps.items() if v is not None},
             )
         except (KeyError, ValueError) as exc:
-            sys.stderr.write(f"error: {str(exc).strip(chr(39))}\n")
+            sys.stderr.write(f"error: {exc}\n")
             return 2
         sys.stdout.write(orjson.dumps(truth.to_json()).decode() + "\n")
         return 0

@@ -100,7 +100,7 @@ class WorldLists:
             # Artists of popular tracks first (the likes' own Zipf-ish law), so a fan is
             # likely to be met as the nested artist of a track in another user's likes.
             if tries < 20 * n_artists:
-                i = self._artist_index(int(self.n_tracks * rng.random() ** 3))
+                i = self._artist_index(self._zipf_track(rng))
             else:
                 i = rng.choice(self._artists)
             if i not in seen:
@@ -115,12 +115,12 @@ class WorldLists:
         """Return (user indexes, odd times) of the seed's ``favoriters`` or ``reposters``."""
         if name not in self._seed_lists:
             cfg = self.config
-            first = random.Random(mix(self.seed, _TAG_FAV, 0))
-            likers = self._sample_fans(first, cfg.likers, set())
             if name == "favoriters":
                 rng = random.Random(mix(self.seed, _TAG_FAV, 0))
-                users = likers
+                users = self._sample_fans(rng, cfg.likers, set())
+                rng.seed(mix(self.seed, _TAG_FAV, 0))  # times from the stream's start: same worlds
             else:
+                likers = self._seed_list("favoriters")[0]
                 rng = random.Random(mix(self.seed, _TAG_REP, 0))
                 n_over = min(int(cfg.reposters * cfg.repost_overlap), len(likers))
                 users = rng.sample(likers, n_over)
@@ -221,8 +221,7 @@ class WorldLists:
         for j in self.upload_indexes(index):
             core = self._track_core(j)
             pairs.append((core["created_ms"] // 1000 * 1000, core["id"]))
-        pairs.sort(reverse=True)
-        return ItemList(user_id, [i for _, i in pairs], [t for t, _ in pairs], "uploads")
+        return _newest_first(user_id, pairs, "uploads")
 
     def _playlist_created(self, j: int) -> int:
         rng = random.Random(mix(self.seed, _TAG_PL, j))
@@ -237,8 +236,7 @@ class WorldLists:
         for k in range(self.playlist_count(index)):
             j = index * PLAYLISTS_MAX + k
             pairs.append((self._playlist_created(j), self.playlist_id(index, k)))
-        pairs.sort(reverse=True)
-        return ItemList(user_id, [i for _, i in pairs], [t for t, _ in pairs], "playlists")
+        return _newest_first(user_id, pairs, "playlists")
 
     def _playlist_tracks(self, playlist_id: int) -> list[int] | None:
         """The playlist's track ids in order; a track may come back (about 4% of places)."""

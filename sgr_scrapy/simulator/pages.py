@@ -49,6 +49,13 @@ def allowed_access(query: dict[str, list[str]]) -> frozenset[str] | None:
     return None if allowed >= ALL_ACCESS else allowed
 
 
+def with_access(app: SimulatorApp, ids: list[int], allowed: frozenset[str] | None) -> list[int]:
+    """Return the tracks of ``ids`` whose ``access`` is ``allowed`` (None = all), in order."""
+    if allowed is None:
+        return ids
+    return [t for t in ids if app.world.track_access(t) in allowed]
+
+
 def page_response(
     app: SimulatorApp, req: Request, lst: ItemList, family: str, kind: str
 ) -> Response:
@@ -113,14 +120,12 @@ def _items(app: SimulatorApp, req: Request, ids: list[int], kind: str) -> list[b
     q, origin = req.query, req.origin
     if kind == "playlists":
         allowed = allowed_access(q)
-        shown = not (q.get("show_tracks") and not truthy(q.get("show_tracks")))
+        shown = truthy(q.get("show_tracks", ["true"]))
         limit = app.cfg.playlist_tracks_limit
         return [app.playlist_bytes(origin, p, allowed, shown, limit) for p in ids]  # type: ignore[misc]
     if kind == "tracks":
-        allowed = allowed_access(q)
-        if allowed is not None:
-            # Like the real API (#139): filtered after paging, so pages come up short.
-            ids = [t for t in ids if app.world.track_access(t) in allowed]
+        # Like the real API (#139): filtered after paging, so pages come up short.
+        ids = with_access(app, ids, allowed_access(q))
     return [app.object_bytes(origin, kind, i) for i in ids]  # type: ignore[misc]
 
 

@@ -38,6 +38,14 @@ ENGAGEMENT_KIND = {
 Track = tuple[int, int]  # (track id, artist id)
 
 
+class UnknownIdError(KeyError):
+    """Raised by ``WorldSource`` for a seed track or list owner the world does not have."""
+
+    def __str__(self) -> str:
+        # KeyError's own str() is the repr of its argument; callers print this as one line.
+        return str(self.args[0])
+
+
 @dataclass
 class Truth:
     """What a correct harvest stores (every set holds ids or rows of ids).
@@ -239,12 +247,12 @@ class WorldSource:
     def _list(self, family: str, owner_id: int) -> ItemList:
         lst = getattr(self.world, self.GETTERS.get(family, family))(owner_id)
         if lst is None:
-            raise KeyError(f"unknown owner {owner_id} of a {family} list")
+            raise UnknownIdError(f"unknown owner {owner_id} of a {family} list")
         return lst
 
     def artist(self, track_id: int) -> int:
         if self.world.track_index(track_id) is None:
-            raise KeyError(f"unknown seed track {track_id}")
+            raise UnknownIdError(f"unknown seed track {track_id}")
         return self.world.artist_id(track_id)
 
     def users(self, family: str, owner_id: int, cap: int) -> list[int]:
@@ -260,25 +268,3 @@ class WorldSource:
             tracks = self.world.playlist_tracks(p) or []
             out.append((p, [(t, self.world.artist_id(t)) for t in tracks]))
         return out
-
-
-def compute_truth(
-    world: World,
-    max_users: int = 0,
-    max_user_likes: int = 0,
-    seeds: Sequence[int] | None = None,
-    *,
-    lists: str | Iterable[str] | None = None,
-    depth: int = 1,
-    expand: int = 50,
-    **caps: int,
-) -> Truth:
-    """Return the world's truth for these families, caps (0 = none), seeds and hops."""
-    return harvest(
-        WorldSource(world),
-        list(seeds) if seeds else [world.seed_track_id],
-        parse_lists(lists),
-        resolve_caps(max_users, max_user_likes, **caps),
-        depth,
-        expand,
-    )

@@ -45,9 +45,9 @@ from sgr_scrapy.simulator.objects import (
     user_core,
 )
 from sgr_scrapy.simulator.shortlinks import SHORT_HOST, decode_short, encode_short
-from sgr_scrapy.simulator.truth import Truth, compute_truth
+from sgr_scrapy.simulator.truth import Truth, WorldSource, harvest, parse_lists, resolve_caps
 
-__all__ = ["EngagementList", "ItemList", "Truth", "World", "WorldConfig"]
+__all__ = ["ItemList", "Truth", "World", "WorldConfig"]
 
 DEFAULT_ORIGIN = "https://api.soundcloud.com"
 USER_BASE, USER_STRIDE = 2_150_000_000, 17
@@ -85,9 +85,6 @@ class WorldConfig:
     playlists_mean: float = 1.5
     playlist_tracks_mean: float = 15.0
     related_max: int = 60
-
-
-EngagementList = ItemList  # the name the favoriters/likes code knew it by
 
 
 class World(WorldLists):
@@ -382,8 +379,13 @@ class World(WorldLists):
         ``caps`` are ``max_<family>=N`` (0 = no cap); ``max_users`` sets favoriters and
         reposters, ``max_user_likes`` likes, and an explicit ``max_<family>`` wins.
         """
-        return compute_truth(
-            self, max_users, max_user_likes, seeds, lists=lists, depth=depth, expand=expand, **caps
+        return harvest(
+            WorldSource(self),
+            seeds or [self.seed_track_id],
+            parse_lists(lists),
+            resolve_caps(max_users, max_user_likes, **caps),
+            depth,
+            expand,
         )
 
 
