@@ -13,9 +13,9 @@ from urllib.parse import ParseResult, SplitResult, urlencode, urlsplit, urlunspl
 
 import orjson
 
-from sgr_scrapy.items import FAVORITERS, LIKES, REPOSTERS, Track, User
+from sgr_scrapy.families import FAMILIES, list_key  # noqa: F401 (list_key: re-exported)
+from sgr_scrapy.items import Playlist, Track, User
 
-PAGE_SIZE = 200  # the API's maximum `limit`
 # SoundCloud has been seen handing out next_hrefs on its internal host (soundcloud/api#309,
 # #368); they resolve nowhere, but the same path and query work on the public API host.
 INTERNAL_HOSTS = frozenset({"http.api.prod.api-public.srv.db.s-cloud.net"})
@@ -74,18 +74,12 @@ def user_url(api_url: str, user_id: int) -> str:
 
 
 def first_page_url(api_url: str, kind: str, owner_id: int) -> str:
-    """The first page of a list, at the largest page size; later pages follow next_href."""
-    if kind == LIKES:
-        # Without `access`, blocked tracks are silently filtered out of the list (OAS).
-        query = "access=playable%2Cpreview%2Cblocked&limit=200&linked_partitioning=true"
-        return f"{api_url}/users/{owner_id}/likes/tracks?{query}"
-    if kind in (FAVORITERS, REPOSTERS):
-        return f"{api_url}/tracks/{owner_id}/{kind}?limit={PAGE_SIZE}&linked_partitioning=true"
-    raise ValueError(f"unknown list kind {kind!r}")
-
-
-def list_key(kind: str, owner_id: int) -> str:
-    return f"{kind}:{owner_id}"
+    """The first page of a list of family `kind` (families.py); later pages follow next_href."""
+    try:
+        family = FAMILIES[kind]
+    except KeyError:
+        raise ValueError(f"unknown list kind {kind!r}") from None
+    return family.first_page_url(api_url, owner_id)
 
 
 def rebase(url: str, api_url: str) -> str:
@@ -306,6 +300,29 @@ def track_rows(
     )
     wanted = with_artist and isinstance(artist, dict) and artist_id is not None
     return track, user_row(artist, artist_id) if wanted else None
+
+
+def playlist_row(obj: dict[str, Any], playlist_id: int) -> Playlist:
+    """A playlist's row; `raw_json` keeps the object without `tracks` (rows of
+    `playlist_tracks`) and without its owner when the owner has an id (a row of `users`)."""
+    owner = obj.get("user")
+    owner_id = object_id(owner)
+    if owner_id is None:
+        owner_id = _int(obj.get("user_id"))
+    rest = {k: v for k, v in obj.items() if k != "tracks"}
+    if owner_id is not None and isinstance(owner, dict):
+        rest.pop("user", None)
+    return Playlist(
+        playlist_id=playlist_id,
+        urn=_str(obj.get("urn")),
+        title=_str(obj.get("title")),
+        user_id=owner_id,
+        track_count=_int(obj.get("track_count")),
+        duration_ms=_int(obj.get("duration")),
+        permalink_url=_str(obj.get("permalink_url")),
+        created_at=parse_date(obj.get("created_at")),
+        raw_json=orjson.dumps(rest).decode(),
+    )
 
 
 def resolve_location(headers_location: bytes | str | None, body: bytes) -> str | None:

@@ -8,10 +8,11 @@ from it (tests/test_help.py checks the last two).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sgr_scrapy.api import check_seed_url
+from sgr_scrapy.families import CAP_ALIASES, DEFAULT_LISTS, FAMILIES, parse_lists
 
 
 class ArgumentError(ValueError):
@@ -39,6 +40,20 @@ def _count(name: str, value: object) -> int:
         raise ArgumentError(f"-a {name}={value!r} is not a whole number (0 means no cap)") from None
     if number < 0:
         raise ArgumentError(f"-a {name}={number} is negative (0 means no cap)")
+    return number
+
+
+def _lists(name: str, value: object) -> tuple[str, ...]:
+    try:
+        return parse_lists(str(value))
+    except ValueError as exc:
+        raise ArgumentError(f"-a {name}={value!r} {exc}; use any of {','.join(FAMILIES)}") from None
+
+
+def _at_least_one(name: str, value: object) -> int:
+    number = _count(name, value)
+    if number < 1:
+        raise ArgumentError(f"-a {name}={number} must be 1 or more")
     return number
 
 
@@ -78,18 +93,54 @@ ARGUMENTS: tuple[Argument, ...] = (
         _urls_file,
     ),
     Argument(
+        "lists",
+        ",".join(DEFAULT_LISTS),
+        "FAMILY[,FAMILY...]",
+        "the list families to read, comma-separated, any of "
+        + ", ".join(f"`{name}`" for name in FAMILIES)
+        + " (README: List families)",
+        _lists,
+    ),
+    Argument(
         "max_users",
         "0",
         "N",
         "likers and reposters to take, each list capped separately: the first N distinct "
-        "users in API order; `0` = all",
+        "users in API order; `0` = all (sets `max_favoriters` and `max_reposters`)",
         _count,
     ),
     Argument(
         "max_user_likes",
         "0",
         "N",
-        "liked tracks to take per user: the first N distinct in API order; `0` = all",
+        "liked tracks to take per user: the first N distinct in API order; `0` = all "
+        "(sets `max_likes`)",
+        _count,
+    ),
+    *(
+        Argument(
+            f"max_{name}",
+            "0",
+            "N",
+            f"cap of each `{name}` list: its first N distinct items in API order; `0` = all"
+            + "".join(f" (wins over `{a}`)" for a, names in CAP_ALIASES.items() if name in names),
+            _count,
+        )
+        for name in FAMILIES
+    ),
+    Argument(
+        "depth",
+        "1",
+        "D",
+        "hops: with `2` or more, the `expand` tracks most engaged by a hop's users seed the "
+        "next hop (README: Hops)",
+        _at_least_one,
+    ),
+    Argument(
+        "expand",
+        "50",
+        "K",
+        "tracks that seed each hop after the first: the K with the most engagements",
         _count,
     ),
     Argument(
@@ -100,15 +151,21 @@ ARGUMENTS: tuple[Argument, ...] = (
         _flag,
     ),
 )
+
 KNOWN_ARGUMENTS: tuple[str, ...] = tuple(a.name for a in ARGUMENTS)
 
 
 @dataclass(frozen=True, slots=True)
 class HarvestArgs:
     urls: tuple[str, ...]
-    max_users: int = 0  # likers and reposters, each list capped separately; 0: no cap
-    max_user_likes: int = 0  # liked tracks per user; 0: no cap
+    lists: tuple[str, ...] = DEFAULT_LISTS  # list families to read, in registry order
+    caps: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAMILIES, 0))  # 0: none
+    depth: int = 1  # hops
+    expand: int = 50  # tracks that seed each hop after the first
     refresh: bool = False  # re-fetch lists a previous run finished
+
+    def cap(self, family: str) -> int:
+        return self.caps.get(family, 0)
 
     @classmethod
     def parse(cls, **given: object) -> HarvestArgs:
@@ -133,4 +190,11 @@ class HarvestArgs:
                 raise ArgumentError(str(exc)) from None
             if checked not in urls:
                 urls.append(checked)
-        return cls(urls=tuple(urls), **values)  # type: ignore[arg-type]
+        # max_users and max_user_likes set their families' caps; an explicit max_<family> wins.
+        caps = {name: values.pop(f"max_{name}") for name in FAMILIES}
+        for alias, families in CAP_ALIASES.items():
+            cap = values.pop(alias)
+            for name in families:
+                if f"max_{name}" not in given:
+                    caps[name] = cap
+        return cls(urls=tuple(urls), caps=caps, **values)  # type: ignore[arg-type]

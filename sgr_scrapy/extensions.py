@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Self
 from scrapy import signals
 from twisted.internet import task
 
-from sgr_scrapy.items import CAPPED, DONE, FAILED, INCOMPLETE, LIKES, PENDING, RESUMABLE
+from sgr_scrapy.families import FAMILIES, TRACK
+from sgr_scrapy.items import CAPPED, DONE, FAILED, INCOMPLETE, PENDING, RESUMABLE
 from sgr_scrapy.outcome import Outcome, RunFacts, judge
 from sgr_scrapy.pipelines import SQLitePipeline
 from sgr_scrapy.progress import LiveBar, Snapshot
@@ -30,6 +31,15 @@ logger = logging.getLogger(__name__)
 RULE = "=" * 64
 BAR_PERIOD = 1.0  # seconds between redraws of the live bar
 RATE_WINDOW = 30.0  # seconds of history behind the requests/s and the ETA
+
+
+# Tables of the list families beyond the seed's three, as the summary names them.
+EXTRA_TABLES = (
+    ("Follows", "user_follows"),
+    ("Playlists", "playlists"),
+    ("Playlist tracks", "playlist_tracks"),
+    ("Related tracks", "related_tracks"),
+)
 
 
 class HarvestReport:
@@ -74,16 +84,19 @@ class HarvestReport:
         spider = self.crawler.spider
         live = getattr(spider, "live", {})
         queued = getattr(spider, "frontier", ())
-        if not live and not queued and not self._stat("sgr/lists/likes_known"):
-            return "seed"
+        hops = getattr(spider, "hops", ())
+        hop = f"hop {len(hops)}: " if getattr(spider.args, "depth", 1) > 1 and hops else ""
+        if not live and not queued and not self._stat("sgr/users/known"):
+            return f"{hop}seed"
         kinds = chain((item.progress.kind for item in live.values()), (p.kind for p in queued))
-        return "social spill" if any(kind != LIKES for kind in kinds) else "user depth"
+        spill = any(FAMILIES[kind].owner == TRACK for kind in kinds)
+        return hop + ("social spill" if spill else "user depth")
 
     def snapshot(self) -> Snapshot:
         now = time.monotonic()
         requests = self._stat("downloader/request_count")
-        users_total = self._stat("sgr/lists/likes_known")
-        users_done = self._stat("sgr/lists/likes_finished")
+        users_total = self._stat("sgr/users/known")
+        users_done = self._stat("sgr/users/finished")
         while len(self._samples) > 1 and now - self._samples[1][0] >= RATE_WINDOW:
             self._samples.popleft()
         then, then_requests, then_done = self._samples[0]
@@ -157,6 +170,10 @@ class HarvestReport:
         sys.stdout.flush()
         return self.outcome
 
+    def _tables_written(self) -> set[str]:
+        lists = getattr(getattr(self.crawler.spider, "args", None), "lists", ())
+        return {table for name in lists for table in FAMILIES[name].writes}
+
     def _rate_limit_line(self) -> str:
         # The same stat keys as the stats dump: 429 answers, and the wall-clock time downloads
         # stood still for them (overlapping waits counted once).
@@ -202,6 +219,11 @@ class HarvestReport:
             f"{new(engagements.get('like', 0), before_engagements.get('like', 0))}",
             f"New reposts:       "
             f"{new(engagements.get('repost', 0), before_engagements.get('repost', 0))}",
+            *(
+                f"{label + ':':<19}{new(tables.get(table, 0), before_tables.get(table, 0))}"
+                for label, table in EXTRA_TABLES
+                if tables.get(table, 0) or table in self._tables_written()
+            ),
             f"API calls:         {self._stat('downloader/request_count'):,}",
             f"Tracks/s:          {self._stat('sgr/rows/tracks') / elapsed if elapsed else 0:,.1f}",
             f"Retries:           {self._stat('retry/count')}",
@@ -214,6 +236,22 @@ class HarvestReport:
                 f"page ({len(failed):,} pages failed)"
             ),
         ]
+        for family, by_status in sorted(getattr(spider, "family_statuses", dict)().items()):
+            parts = ", ".join(f"{n:,} {status}" for status, n in sorted(by_status.items()))
+            out.append(f"  {family + ':':<17}{parts}")
+        hops = getattr(spider, "hops", [])
+        if len(hops) > 1 or getattr(getattr(spider, "args", None), "depth", 1) > 1:
+            for hop in hops:
+                out.append(
+                    f"Hop {hop.number}:             {len(hop.seeds):,} seed tracks, "
+                    f"{len(hop.users):,} new users"
+                    + (
+                        f" (expanded: most engaged {hop.expansions[0].engagements:,} .. "
+                        f"{hop.expansions[-1].engagements:,} engagements)"
+                        if hop.expansions
+                        else ""
+                    )
+                )
         for alias, first in aliases:
             out.append(f"  alias: {alias} is the same track as {first}")
         reasons = Counter(page.reason for page in failed)
@@ -229,6 +267,11 @@ class HarvestReport:
             f"Users:             {tables.get('users', 0):,}",
             f"Likes:             {engagements.get('like', 0):,}",
             f"Reposts:           {engagements.get('repost', 0):,}",
+            *(
+                f"{label + ':':<19}{tables.get(table, 0):,}"
+                for label, table in EXTRA_TABLES
+                if tables.get(table, 0)
+            ),
         ]
         if others > 0:
             out.append(

@@ -13,19 +13,15 @@ fields are `type` followed by the table's column names; `RECORD_KINDS` declares 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
-# Bits of `Engagement.sources`: which kind of list an engagement was read from. They let a
-# resumed crawl rebuild, per list, the set of items already taken (for caps and dedupe) even
-# when another list recorded the same (user, track, type) first.
-FROM_TRACK_LIST = 1  # /tracks/{id}/favoriters or /tracks/{id}/reposters
-FROM_USER_LIST = 2  # /users/{id}/likes/tracks
-
-# List kinds and their engagement type.
-FAVORITERS = "favoriters"
-REPOSTERS = "reposters"
-LIKES = "likes"
-ENGAGEMENT_TYPE = {FAVORITERS: "like", REPOSTERS: "repost", LIKES: "like"}
+# Bits of `Engagement.sources` and `Follow.sources`: which kind of list a row was read from.
+# They let a resumed crawl rebuild, per list, the set of items already taken (for caps and
+# dedupe) even when another list recorded the same row first.
+FROM_TRACK_LIST = 1  # engagements: /tracks/{id}/favoriters or /tracks/{id}/reposters
+FROM_USER_LIST = 2  # engagements: /users/{id}/likes/tracks or /users/{id}/reposts/tracks
+FROM_FOLLOWINGS = 1  # follows: /users/{follower}/followings
+FROM_FOLLOWERS = 2  # follows: /users/{followee}/followers
 
 # List statuses. Only `done` and `capped` (at a cap no smaller than the one asked for) are final.
 PENDING = "pending"  # not finished: `next_url` is the page to fetch (None: the first page)
@@ -38,6 +34,7 @@ RESUMABLE = (PENDING, FAILED, INCOMPLETE)  # what a rerun of the same command re
 
 @dataclass(slots=True)
 class Track:
+    kind: ClassVar[str] = "tracks"
     track_id: int
     urn: str | None
     title: str | None
@@ -58,6 +55,7 @@ class Track:
 
 @dataclass(slots=True)
 class User:
+    kind: ClassVar[str] = "users"
     user_id: int
     urn: str | None
     username: str | None
@@ -74,6 +72,7 @@ class User:
 
 @dataclass(slots=True)
 class Engagement:
+    kind: ClassVar[str] = "engagements"
     user_id: int
     track_id: int
     engagement_type: str  # "like" or "repost"
@@ -81,12 +80,70 @@ class Engagement:
 
 
 @dataclass(slots=True)
+class Follow:
+    """A row of `user_follows`: `follower_id` follows `followee_id`."""
+
+    kind: ClassVar[str] = "follows"
+    follower_id: int
+    followee_id: int
+    sources: int  # FROM_FOLLOWINGS | FROM_FOLLOWERS bits
+
+
+@dataclass(slots=True)
+class Playlist:
+    """A row of `playlists`; its tracks are `PlaylistTrack` rows."""
+
+    kind: ClassVar[str] = "playlists"
+    playlist_id: int
+    urn: str | None
+    title: str | None
+    user_id: int | None  # the owner
+    track_count: int | None  # as the API counts them (every track, whatever `tracks` held)
+    duration_ms: int | None
+    permalink_url: str | None
+    created_at: str | None  # ISO 8601, UTC
+    raw_json: str  # the object without `tracks` (rows of `playlist_tracks`) and its owner
+
+
+@dataclass(slots=True)
+class PlaylistTrack:
+    """A row of `playlist_tracks`: the track at a 0-based position (a track may repeat)."""
+
+    kind: ClassVar[str] = "playlist_tracks"
+    playlist_id: int
+    position: int
+    track_id: int
+
+
+@dataclass(slots=True)
+class RelatedTrack:
+    """A row of `related_tracks`: `source='api'` for /tracks/{id}/related (rank 1-based)."""
+
+    kind: ClassVar[str] = "related_tracks"
+    track_id: int
+    related_track_id: int
+    source: str
+    rank: int | None
+    score: float | None
+    support: int | None
+
+
+@dataclass(slots=True)
+class ListItem:
+    """An item a list took, for lists whose rows do not say which list read them (uploads)."""
+
+    kind: ClassVar[str] = "list_items"
+    list_key: str
+    item_id: int
+
+
+@dataclass(slots=True)
 class ListProgress:
     """Where one paged list stands; stored in the same transaction as the page's rows."""
 
-    list_key: str  # "favoriters:<track_id>", "reposters:<track_id>", "likes:<user_id>"
-    kind: str  # FAVORITERS, REPOSTERS or LIKES
-    owner_id: int  # the track (favoriters, reposters) or user (likes) the list belongs to
+    list_key: str  # "<family>:<owner_id>": "favoriters:<track_id>", "likes:<user_id>", ...
+    kind: str  # the list family's name (families.py)
+    owner_id: int  # the track or user the list belongs to
     status: str = PENDING
     next_url: str | None = None
     pages: int = 0  # pages read into the database so far
@@ -113,16 +170,28 @@ class Seed:
 
 
 @dataclass(slots=True)
-class Page:
-    """Everything one API response contributes, written in one transaction."""
+class Expansion:
+    """A track chosen to seed a hop (`-a depth`): which hop, and its engagement count."""
 
-    tracks: list[Track] = field(default_factory=list)
-    users: list[User] = field(default_factory=list)
-    engagements: list[Engagement] = field(default_factory=list)
+    track_id: int
+    hop: int
+    engagements: int
+
+
+@dataclass(slots=True)
+class Page:
+    """Everything one API response contributes, written in one transaction.
+
+    `rows` holds row records of any kind (Track, User, Engagement, Follow, ...) in the order
+    they were read; the store groups them by kind.
+    """
+
+    rows: list[Any] = field(default_factory=list)
     progress: ListProgress | None = None  # the list this page advanced, if any
     new_lists: list[ListProgress] = field(default_factory=list)  # lists it discovered
     failed: FailedPage | None = None
     seed: Seed | None = None
+    expansions: list[Expansion] = field(default_factory=list)  # a hop's chosen seeds
     dropped: int = 0  # items without an id, or null, dropped from this page
 
 
@@ -188,6 +257,63 @@ class EngagementRecord:
     last_seen: str | None
 
 
+@dataclass(slots=True)
+class FollowRecord:
+    """A row of `user_follows`."""
+
+    type: str  # "follow"
+    follower_id: int
+    followee_id: int
+    sources: int
+    first_seen: str | None
+    last_seen: str | None
+
+
+@dataclass(slots=True)
+class PlaylistRecord:
+    """A row of `playlists`; `raw_json` an object."""
+
+    type: str  # "playlist"
+    playlist_id: int
+    urn: str | None
+    title: str | None
+    user_id: int | None
+    track_count: int | None
+    duration_ms: int | None
+    permalink_url: str | None
+    created_at: str | None
+    raw_json: dict[str, Any] | None
+    first_seen: str | None
+    last_seen: str | None
+
+
+@dataclass(slots=True)
+class PlaylistTrackRecord:
+    """A row of `playlist_tracks`."""
+
+    type: str  # "playlist_track"
+    playlist_id: int
+    position: int
+    track_id: int
+    first_seen: str | None
+    last_seen: str | None
+
+
+@dataclass(slots=True)
+class RelatedTrackRecord:
+    """A row of `related_tracks`."""
+
+    type: str  # "related_track"
+    track_id: int
+    related_track_id: int
+    source: str
+    rank: int | None
+    score: float | None
+    support: int | None
+    first_seen: str | None
+    last_seen: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class RecordKind:
     """One kind of record: its `type`, its table, its item class and its JSON columns.
@@ -207,8 +333,8 @@ class RecordKind:
         return tuple(f.name for f in fields(self.record))[1:]
 
 
-# Every kind of record a harvest exports, declared once: a new row kind (follows, playlists,
-# related tracks) is one entry here and one record class above.
+# Every kind of record a harvest exports, declared once: a new row kind is one entry here and
+# one record class above.
 RECORD_KINDS: tuple[RecordKind, ...] = (
     RecordKind("track", "tracks", TrackRecord, ("track_id",), ("tags", "machine_tags", "raw_json")),
     RecordKind("user", "users", UserRecord, ("user_id",), ("raw_json",)),
@@ -217,5 +343,16 @@ RECORD_KINDS: tuple[RecordKind, ...] = (
         "user_engagements",
         EngagementRecord,
         ("user_id", "track_id", "engagement_type"),
+    ),
+    RecordKind("follow", "user_follows", FollowRecord, ("follower_id", "followee_id")),
+    RecordKind("playlist", "playlists", PlaylistRecord, ("playlist_id",), ("raw_json",)),
+    RecordKind(
+        "playlist_track", "playlist_tracks", PlaylistTrackRecord, ("playlist_id", "position")
+    ),
+    RecordKind(
+        "related_track",
+        "related_tracks",
+        RelatedTrackRecord,
+        ("track_id", "related_track_id", "source"),
     ),
 )

@@ -76,7 +76,7 @@ class SQLitePipeline:
     def process_item(self, item: object) -> object:
         if isinstance(item, Page):
             self.buffer.append(item)
-            self.buffered_rows += 1 + len(item.tracks) + len(item.users) + len(item.engagements)
+            self.buffered_rows += 1 + len(item.rows)
             if self.buffered_rows >= self.batch_size:
                 self.flush()
         return item
@@ -91,7 +91,7 @@ class SQLitePipeline:
         if not pages or self.store is None or self.write_error:
             return
         try:
-            self.store.write(pages)
+            written = self.store.write(pages)
         except Exception as exc:
             # Disk full, say: one line, and stop. The batch was rolled back whole, so its
             # pages are simply fetched again by the next run. Anything else is a bug, but
@@ -107,9 +107,8 @@ class SQLitePipeline:
         stats = self.crawler.stats
         stats.inc_value("sgr/commits")
         stats.inc_value("sgr/pages_committed", sum(1 for p in pages if p.progress is not None))
-        stats.inc_value("sgr/rows/tracks", sum(len(p.tracks) for p in pages))
-        stats.inc_value("sgr/rows/users", sum(len(p.users) for p in pages))
-        stats.inc_value("sgr/rows/engagements", sum(len(p.engagements) for p in pages))
+        for kind, count in written.items():
+            stats.inc_value(f"sgr/rows/{kind}", count)
 
     def close_spider(self) -> None:
         if self._timer is not None and self._timer.running:

@@ -40,7 +40,31 @@ def api_get(sim: Any, path: str) -> Any:
         return json.loads(response.read())
 
 
-LIST_ROUTES = ("favoriters", "reposters", "likes", "favorites")
+# The simulator's route families of list pages (its /__stats names), every list family's.
+LIST_ROUTES = (
+    "favoriters",
+    "reposters",
+    "related",
+    "likes",
+    "favorites",
+    "reposts",
+    "followings",
+    "followers",
+    "playlists",
+    "playlist",
+    "playlist_tracks",
+    "tracks",
+)
+TRUTH_SETS = (
+    "track_ids",
+    "user_ids",
+    "engagements",
+    "follows",
+    "playlists",
+    "playlist_tracks",
+    "related",
+    "expansions",
+)
 
 
 def list_requests(sim: Any) -> int:
@@ -154,7 +178,7 @@ def snapshot(db: Path) -> dict[str, set[Any]]:
 
 def assert_matches_truth(db: Path, truth: Any) -> None:
     got = snapshot(db)
-    for name in ("track_ids", "user_ids", "engagements"):
+    for name in TRUTH_SETS:
         want = set(getattr(truth, name))
         missing, extra = want - got[name], got[name] - want
         assert not missing and not extra, (

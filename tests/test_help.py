@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from sgr_scrapy.args import ARGUMENTS, KNOWN_ARGUMENTS, ArgumentError, HarvestArgs
+from sgr_scrapy.families import FAMILIES
 from sgr_scrapy.usage import SETTINGS, argument_rows, project_setting_names, setting_rows
 from tests.helpers import ROOT
 
@@ -49,14 +50,14 @@ def test_help_lists_every_argument_setting_and_the_database_after_scrapys_option
     harvest = out.index("Harvest Arguments")
     assert generic < harvest < out.index("Harvest Settings") < out.index("Where The Database Goes")
     section = out[harvest:]
+    flat = " ".join(section.split())  # as wrapped to the terminal's width
     for argument in ARGUMENTS:
         line = re.search(rf"^  -a {argument.name}=\S+ .*$", section, re.MULTILINE)
         assert line, argument.name
         if argument.default:
-            assert f"(default: {argument.default})" in section
+            assert f"(default: {argument.default})" in flat
     for name in project_setting_names():
         assert re.search(rf"^  {name}\b", section, re.MULTILINE), name
-    flat = " ".join(section.split())  # as wrapped to the terminal's width
     assert "(default: data/cache/tracks.db; now elsewhere/my.db)" in flat
     assert f"that is {ROOT / 'elsewhere' / 'my.db'} from here" in flat
     for value in secrets.values():
@@ -99,10 +100,13 @@ def test_arguments_parse_from_the_declaration() -> None:
     url = "https://soundcloud.com/a/b"
     parsed = HarvestArgs.parse(url=url)
     defaults = {a.name: a.convert(a.name, a.default) for a in ARGUMENTS if a.name not in ("url",)}
-    assert parsed.max_users == defaults["max_users"] == 0
-    assert parsed.max_user_likes == defaults["max_user_likes"] == 0
+    assert defaults["max_users"] == defaults["max_user_likes"] == 0
+    assert parsed.caps == dict.fromkeys(FAMILIES, 0) == {f: defaults[f"max_{f}"] for f in FAMILIES}
+    assert parsed.lists == defaults["lists"] == ("favoriters", "reposters", "likes")
+    assert (parsed.depth, parsed.expand) == (defaults["depth"], defaults["expand"]) == (1, 50)
     assert parsed.refresh is defaults["refresh"] is False
-    assert KNOWN_ARGUMENTS == ("url", "urls_file", "max_users", "max_user_likes", "refresh")
+    assert KNOWN_ARGUMENTS[:5] == ("url", "urls_file", "lists", "max_users", "max_user_likes")
+    assert KNOWN_ARGUMENTS[-3:] == ("depth", "expand", "refresh")
     with pytest.raises(ArgumentError, match="unknown argument -a max_user; the harvest takes"):
         HarvestArgs.parse(url=url, max_user="3")
 

@@ -57,10 +57,10 @@ def test_empty_machine_tags_never_erase_known_ones(tmp_path: Path) -> None:
     newer, _ = api.track_rows({"id": 1, "tag_list": "techno geo:lat=48.85"}, 1)
     with Store.open(tmp_path / "t.db") as store:
         read = 'SELECT "tags", "machine_tags" FROM "tracks"'
-        store.write([Page(tracks=[rich])])
-        store.write([Page(tracks=[mini])])
+        store.write([Page(rows=[rich])])
+        store.write([Page(rows=[mini])])
         ((tags, machine_tags),) = store.conn.execute(read).fetchall()
         assert (json.loads(tags), json.loads(machine_tags)) == (["house"], {"geo:lat": "52.52"})
-        store.write([Page(tracks=[newer])])
+        store.write([Page(rows=[newer])])
         ((tags, machine_tags),) = store.conn.execute(read).fetchall()
         assert (json.loads(tags), json.loads(machine_tags)) == (["techno"], {"geo:lat": "48.85"})

@@ -1,4 +1,5 @@
-"""Schema migrations, on a real v1 database made by the v1 code (tests/fixtures/make_v1.py)."""
+"""Schema migrations, on real databases made by older code: v1 (tests/fixtures/make_v1.py) and
+v3 (tests/fixtures/make_v3.py, with old-shape rows in the tables schema 4 reshapes)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,26 @@ from typing import Any
 import pytest
 
 from sgr_scrapy import api, store
+from sgr_scrapy.items import ListProgress
 from sgr_scrapy.store import SCHEMA_VERSION, Store, StoreError
 
 V1_DB = Path(__file__).parent / "fixtures" / "v1.sqlite"
+V3_DB = Path(__file__).parent / "fixtures" / "v3.sqlite"
+# The tables schema 4 reshapes; every other table keeps its rows byte for byte.
+RESHAPED_IN_V4 = {"user_follows", "playlists", "playlist_tracks", "related_tracks"}
 
 
 @pytest.fixture
 def v1_copy(tmp_path: Path) -> Path:
     copy = tmp_path / "tracks.db"
     shutil.copyfile(V1_DB, copy)
+    return copy
+
+
+@pytest.fixture
+def v3_copy(tmp_path: Path) -> Path:
+    copy = tmp_path / "v3.db"
+    shutil.copyfile(V3_DB, copy)
     return copy
 
 
@@ -62,10 +74,11 @@ def test_v1_to_v2_keeps_every_row_and_splits_the_tags(v1_copy: Path) -> None:
         assert opened.conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     after = contents(v1_copy)
     assert SCHEMA_VERSION >= 2  # schema 3 adds two views and leaves every row as it is
-    # Every table but tracks is untouched; tracks keeps every row and gains one column.
-    assert {k: v for k, v in after.items() if k != "tracks"} == {
-        k: v for k, v in before.items() if k != "tracks"
-    }
+    # Every table but tracks and those schema 4 reshapes (empty in v1) is untouched; tracks
+    # keeps every row and gains one column.
+    kept = set(before) - RESHAPED_IN_V4 - {"tracks"}
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+    assert all(len(before[k]) == len(after[k]) == 1 for k in RESHAPED_IN_V4)  # header only
     old_header, *old_rows = before["tracks"]
     new_header, *new_rows = after["tracks"]
     assert new_header == (*old_header, "machine_tags")
@@ -96,18 +109,28 @@ def test_v1_to_v2_keeps_every_row_and_splits_the_tags(v1_copy: Path) -> None:
     ]
 
 
-def test_a_migrated_database_has_the_schema_of_a_new_one(v1_copy: Path, tmp_path: Path) -> None:
-    def schema(db: Path) -> list[tuple[Any, ...]]:
-        conn = sqlite3.connect(db)
-        try:
-            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master ORDER BY name")]
-            return [(t, *conn.execute(f'PRAGMA table_info("{t}")').fetchall()) for t in tables]
-        finally:
-            conn.close()
+def schema(db: Path) -> dict[str, tuple[Any, ...]]:
+    """Every table, index and view: its sqlite_master row (SQL text included) and columns."""
+    conn = sqlite3.connect(db)
+    try:
+        return {
+            name: (kind, table, sql, *conn.execute(f'PRAGMA table_info("{name}")').fetchall())
+            for kind, name, table, sql in conn.execute(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master"
+            )
+        }
+    finally:
+        conn.close()
 
-    Store.open(v1_copy).close()
+
+@pytest.mark.parametrize("fixture", ["v1_copy", "v3_copy"])
+def test_a_migrated_database_has_the_schema_of_a_new_one(
+    fixture: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    old = request.getfixturevalue(fixture)
+    Store.open(old).close()
     Store.open(tmp_path / "new.db").close()
-    assert schema(v1_copy) == schema(tmp_path / "new.db")
+    assert schema(old) == schema(tmp_path / "new.db")
 
 
 def test_a_failed_migration_leaves_the_v1_database_as_it_was(
@@ -123,3 +146,123 @@ def test_a_failed_migration_leaves_the_v1_database_as_it_was(
     assert contents(v1_copy) == before
     monkeypatch.undo()
     Store.open(v1_copy).close()  # and it migrates once the cause is gone
+
+
+def test_the_fixture_is_a_real_v3_database_with_old_shape_rows(v3_copy: Path) -> None:
+    conn = sqlite3.connect(v3_copy)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone() == (3,)
+        counts = {
+            t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in RESHAPED_IN_V4
+        }
+        assert counts == {
+            "user_follows": 2,
+            "playlists": 1,
+            "playlist_tracks": 3,
+            "related_tracks": 2,
+        }
+        (nulls,) = conn.execute('SELECT count(*) FROM "playlist_tracks" WHERE "position" IS NULL')
+        assert nulls == (1,)
+    finally:
+        conn.close()
+
+
+def test_v3_to_v4_keeps_every_old_row_in_its_new_shape(v3_copy: Path) -> None:
+    before = contents(v3_copy)
+    with Store.open(v3_copy) as opened:
+        assert opened.conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    after = contents(v3_copy)
+    assert SCHEMA_VERSION == 4
+    kept = set(before) - RESHAPED_IN_V4
+    assert {k: after[k] for k in kept} == {k: before[k] for k in kept}
+    assert after["harvest_list_items"] == [("list_key", "item_id")]
+    assert after["harvest_expansions"] == [
+        ("track_id", "hop", "engagements", "run_id", "expanded_at")
+    ]
+    # Follows: no source bit (origin unknown), last_seen = first_seen.
+    assert after["user_follows"] == [
+        ("follower_id", "followee_id", "first_seen", "sources", "last_seen"),
+        (1, 2, "2025-01-01T00:00:00.000Z", 0, "2025-01-01T00:00:00.000Z"),
+        (2, 1, None, 0, None),
+    ]
+    assert after["playlists"] == [
+        (
+            "playlist_id", "title", "user_id", "track_count", "permalink_url", "raw_json",
+            "urn", "duration_ms", "created_at", "first_seen", "last_seen",
+        ),
+        (
+            7, "old list", 1, 3, "https://soundcloud.com/a/sets/x", '{"kind":"playlist","id":7}',
+            None, None, None, None, None,
+        ),
+    ]  # fmt: skip
+    # The track without a position goes after its playlist's last one.
+    assert after["playlist_tracks"] == [
+        ("playlist_id", "position", "track_id", "first_seen", "last_seen"),
+        (7, 0, 101, None, None),
+        (7, 1, 102, None, None),
+        (8, 5, 103, None, None),
+    ]
+    # Related pairs from before schema 4 are 'legacy' and keep their score.
+    assert after["related_tracks"] == [
+        (
+            "track_id", "related_track_id", "source", "rank", "score", "support",
+            "first_seen", "last_seen",
+        ),
+        (101, 102, "legacy", None, 0.5, None, None, None),
+        (101, 103, "legacy", None, None, None, None, None),
+    ]  # fmt: skip
+
+
+def test_v3_playlist_tracks_without_or_sharing_a_position_go_last_in_track_id_order(
+    v3_copy: Path,
+) -> None:
+    conn = sqlite3.connect(v3_copy)
+    conn.execute(
+        'INSERT INTO "playlist_tracks" VALUES (9, 201, 2), (9, 202, 2), (9, 203, NULL), '
+        "(9, 204, 0), (9, 200, NULL), (10, 302, NULL), (10, 301, NULL), (11, 401, 3)"
+    )
+    conn.commit()
+    conn.close()
+    Store.open(v3_copy).close()
+    got = contents(v3_copy)["playlist_tracks"][1:]
+    assert sorted((p, position, t) for p, position, t, *_ in got) == [
+        (7, 0, 101),
+        (7, 1, 102),
+        (8, 5, 103),
+        (9, 0, 204),
+        (9, 2, 201),  # the smaller track id keeps a shared position
+        (9, 3, 200),  # then, after position 2: no position, or a shared one, by track id
+        (9, 4, 202),
+        (9, 5, 203),
+        (10, 0, 301),  # a playlist without any position starts at 0
+        (10, 1, 302),
+        (11, 3, 401),
+    ]
+
+
+def test_a_migrated_v3_database_resumes_its_lists(v3_copy: Path) -> None:
+    with Store.open(v3_copy) as opened:
+        lists = opened.lists()
+        assert {p.kind for p in lists} == {"favoriters", "reposters", "likes"}
+        assert "capped" in {p.status for p in lists}
+        # Each list finds again exactly the distinct items it had taken.
+        assert all(len(opened.taken_ids(p)) == p.items > 0 for p in lists)
+        # Old follows have no source bit: no list is known to have read them.
+        for kind in ("followings", "followers"):
+            assert opened.taken_ids(ListProgress(f"{kind}:1", kind, 1)) == set()
+
+
+def test_a_failed_v4_migration_leaves_the_v3_database_as_it_was(
+    v3_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = contents(v3_copy)
+    # The last statement of schema 4 fails: everything before it is rolled back.
+    version, script = store.MIGRATIONS[-1]
+    broken = [*store.MIGRATIONS[:-1], (version, script + 'CREATE TABLE "tracks" ("x");')]
+    monkeypatch.setattr(store, "MIGRATIONS", broken)
+    with pytest.raises(StoreError) as info:
+        Store.open(v3_copy)
+    assert "\n" not in str(info.value) and len(str(info.value)) <= 300
+    assert contents(v3_copy) == before
+    monkeypatch.undo()
+    Store.open(v3_copy).close()

@@ -17,7 +17,7 @@ from scrapy.utils.test import get_crawler
 
 from sgr_scrapy import pipelines
 from sgr_scrapy import store as store_module
-from sgr_scrapy.items import FAVORITERS, ListProgress, Page
+from sgr_scrapy.items import ListProgress, Page
 from sgr_scrapy.pipelines import SQLitePipeline
 from sgr_scrapy.spiders.harvest import HarvestSpider
 from sgr_scrapy.store import Store
@@ -67,8 +67,8 @@ def test_a_corrupt_page_met_at_run_time_is_one_short_line_and_a_clean_stop(
     monkeypatch.setattr(store_module, "QUICK_CHECK_MAX_BYTES", 0)  # too big to check at open
     pipeline.open_spider()
     page = Page(
-        tracks=[track(i, title="t" * 500) for i in range(1, 3001)],
-        progress=ListProgress("favoriters:1", FAVORITERS, 1, pages=1, items=3000),
+        rows=[track(i, title="t" * 500) for i in range(1, 3001)],
+        progress=ListProgress("favoriters:1", "favoriters", 1, pages=1, items=3000),
     )
     with caplog.at_level(logging.INFO):
         assert pipeline.process_item(page) is page  # nothing escapes to Scrapy's item logger

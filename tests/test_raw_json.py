@@ -51,7 +51,7 @@ def test_raw_json_leaves_out_column_keys_and_the_nested_artist(store: Store) -> 
     obj = api_track()
     track, artist = api.track_rows(obj, 1)
     assert artist is not None
-    store.write([Page(tracks=[track], users=[artist])])
+    store.write([Page(rows=[track, artist])])
     assert json.loads(one(store, 'SELECT "raw_json" FROM "tracks"')) == {
         "kind": "track",
         "tag_list": 'a "b c"',
@@ -80,7 +80,7 @@ def test_raw_json_leaves_out_column_keys_and_the_nested_artist(store: Store) -> 
 def test_a_value_no_column_can_hold_stays_in_raw_json(store: Store) -> None:
     obj = api_track(title=12, duration="long", user={"username": "no id"})
     track, _ = api.track_rows(obj, 1)
-    store.write([Page(tracks=[track])])
+    store.write([Page(rows=[track])])
     raw = json.loads(one(store, 'SELECT "raw_json" FROM "tracks"'))
     assert raw["title"] == 12 and raw["duration"] == "long"
     assert raw["user"] == {"username": "no id"}
@@ -94,7 +94,7 @@ def test_a_row_stored_whole_before_schema_3_is_trimmed_when_merged(store: Store)
     )
     new = api_track(title="New title")
     del new["bpm"]
-    store.write([Page(tracks=[api.track_rows(new, 1)[0]])])
+    store.write([Page(rows=[api.track_rows(new, 1)[0]])])
     raw = json.loads(one(store, 'SELECT "raw_json" FROM "tracks"'))
     assert "title" not in raw and "user" not in raw
     assert raw["extra"] == "kept" and raw["bpm"] == 120.5  # never erased
@@ -103,9 +103,9 @@ def test_a_row_stored_whole_before_schema_3_is_trimmed_when_merged(store: Store)
 
 def test_store_raw_json_off_stores_none_and_keeps_what_was_stored(store: Store) -> None:
     track, _ = api.track_rows(api_track(), 1)
-    store.write([Page(tracks=[track])])
+    store.write([Page(rows=[track])])
     store.store_raw_json = False
-    store.write([Page(tracks=[track, api.track_rows(api_track(2), 2)[0]])])
+    store.write([Page(rows=[track, api.track_rows(api_track(2), 2)[0]])])
     raws = store.conn.execute('SELECT "raw_json" FROM "tracks" ORDER BY "track_id"').fetchall()
     assert raws[0][0] is not None and raws[1][0] is None
     assert json.loads(one(store, 'SELECT "raw_json" FROM "tracks_full" WHERE "track_id" = 2'))[

@@ -22,12 +22,9 @@ from sgr_scrapy.items import (
     CAPPED,
     DONE,
     FAILED,
-    FAVORITERS,
     FROM_TRACK_LIST,
     FROM_USER_LIST,
-    LIKES,
     PENDING,
-    REPOSTERS,
     Engagement,
     FailedPage,
     ListProgress,
@@ -37,6 +34,8 @@ from sgr_scrapy.items import (
     User,
 )
 from sgr_scrapy.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError, merge_json
+
+FAVORITERS, REPOSTERS, LIKES = "favoriters", "reposters", "likes"  # list families (families.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIG = 2**40  # SoundCloud ids exceed 2**31
@@ -55,6 +54,8 @@ ALL_TABLES = {
     "harvest_failed_pages",
     "harvest_seeds",
     "harvest_runs",
+    "harvest_list_items",
+    "harvest_expansions",
 }
 
 
@@ -172,7 +173,7 @@ def test_schema_has_the_seed_projects_column_names(store: Store) -> None:
 
 def test_reopen_is_idempotent_and_keeps_data(db_path: Path) -> None:
     with Store.open(db_path) as store:
-        store.write([Page(tracks=[track(1)])])
+        store.write([Page(rows=[track(1)])])
     with Store.open(db_path) as store:
         assert store.table_counts()["tracks"] == 1
         assert rows(store, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
@@ -242,7 +243,7 @@ def test_unwritable_directory_says_choose_a_writable_path(
 
 def test_in_memory_database_needs_no_lock() -> None:
     with Store.open(":memory:") as store:
-        store.write([Page(tracks=[track(1)])])
+        store.write([Page(rows=[track(1)])])
         store.write([])
         assert store.snapshot()["track_ids"] == {1}
 
@@ -302,14 +303,9 @@ def test_lock_is_released_when_the_holder_is_killed(db_path: Path) -> None:
 
 
 def test_upsert_keeps_known_fields_when_new_value_is_null(store: Store) -> None:
-    store.write([Page(tracks=[track(1)], users=[user(2)])])
+    store.write([Page(rows=[track(1), user(2)])])
     store.write(
-        [
-            Page(
-                tracks=[track(1, urn=None, genre=None, like_count=None, tags="[]")],
-                users=[mini_user(2)],
-            )
-        ]
+        [Page(rows=[track(1, urn=None, genre=None, like_count=None, tags="[]"), mini_user(2)])]
     )
     assert rows(store, 'SELECT "urn", "genre", "like_count", "tags" FROM "tracks"') == [
         ("soundcloud:tracks:1", "House", 10, '["deep", "house"]')
@@ -328,8 +324,8 @@ def test_upsert_keeps_known_fields_when_new_value_is_null(store: Store) -> None:
 
 
 def test_richer_object_fills_in_and_newer_values_replace(store: Store) -> None:
-    store.write([Page(users=[mini_user(2)])])
-    store.write([Page(users=[user(2, followers_count=99)])])
+    store.write([Page(rows=[mini_user(2)])])
+    store.write([Page(rows=[user(2, followers_count=99)])])
     assert rows(store, 'SELECT "followers_count", "city", "country" FROM "users"') == [
         (99, "Berlin", "DE")
     ]
@@ -339,8 +335,8 @@ def test_raw_json_keeps_old_keys_and_merges_nested_objects(store: Store) -> None
     # (`id` is held by a column and a nested `user` by `users`: raw_json keeps neither.)
     first = {"id": 1, "a": 1, "label": {"id": 7, "city": "Berlin", "badges": {"pro": True}}}
     second = {"id": 1, "b": 2, "label": {"id": 7, "city": None, "badges": {"verified": True}}}
-    store.write([Page(tracks=[track(1, raw_json=json.dumps(first))])])
-    store.write([Page(tracks=[track(1, raw_json=json.dumps(second))])])
+    store.write([Page(rows=[track(1, raw_json=json.dumps(first))])])
+    store.write([Page(rows=[track(1, raw_json=json.dumps(second))])])
     merged = json.loads(rows(store, 'SELECT "raw_json" FROM "tracks"')[0][0])
     assert merged == {
         "a": 1,
@@ -362,12 +358,12 @@ def test_merge_json_semantics() -> None:
 
 
 def test_first_seen_is_kept_and_last_seen_updated(store: Store) -> None:
-    store.write([Page(tracks=[track(1)], engagements=[Engagement(2, 1, "like", 1)])])
+    store.write([Page(rows=[track(1), Engagement(2, 1, "like", 1)])])
     store.conn.execute('UPDATE "tracks" SET "first_seen" = \'2000\', "last_seen" = \'2000\'')
     store.conn.execute(
         'UPDATE "user_engagements" SET "first_seen" = \'2000\', "last_seen" = \'2000\''
     )
-    store.write([Page(tracks=[track(1)], engagements=[Engagement(2, 1, "like", 1)])])
+    store.write([Page(rows=[track(1), Engagement(2, 1, "like", 1)])])
     for table in ("tracks", "user_engagements"):
         ((first_seen, last_seen),) = rows(store, f'SELECT "first_seen", "last_seen" FROM "{table}"')
         assert first_seen == "2000"
@@ -375,9 +371,9 @@ def test_first_seen_is_kept_and_last_seen_updated(store: Store) -> None:
 
 
 def test_engagement_sources_are_or_ed(store: Store) -> None:
-    store.write([Page(engagements=[Engagement(BIG + 1, BIG + 2, "like", FROM_TRACK_LIST)])])
-    store.write([Page(engagements=[Engagement(BIG + 1, BIG + 2, "like", FROM_USER_LIST)])])
-    store.write([Page(engagements=[Engagement(BIG + 1, BIG + 2, "repost", FROM_TRACK_LIST)])])
+    store.write([Page(rows=[Engagement(BIG + 1, BIG + 2, "like", FROM_TRACK_LIST)])])
+    store.write([Page(rows=[Engagement(BIG + 1, BIG + 2, "like", FROM_USER_LIST)])])
+    store.write([Page(rows=[Engagement(BIG + 1, BIG + 2, "repost", FROM_TRACK_LIST)])])
     assert set(
         rows(
             store,
@@ -393,9 +389,10 @@ def test_rows_without_a_key_are_refused_and_counted(store: Store) -> None:
     store.write(
         [
             Page(
-                tracks=[track(None), track(1)],
-                users=[user(None)],
-                engagements=[
+                rows=[
+                    track(None),
+                    track(1),
+                    user(None),
                     Engagement(None, 1, "like", 1),  # type: ignore[arg-type]
                     Engagement(1, None, "like", 1),  # type: ignore[arg-type]
                     Engagement(1, 1, None, 1),  # type: ignore[arg-type]
@@ -410,13 +407,11 @@ def test_rows_without_a_key_are_refused_and_counted(store: Store) -> None:
 
 def test_write_is_atomic_a_bad_row_rolls_back_the_whole_batch(store: Store) -> None:
     good = Page(
-        tracks=[track(1)],
-        users=[user(2)],
-        engagements=[Engagement(2, 1, "like", 1)],
+        rows=[track(1), user(2), Engagement(2, 1, "like", 1)],
         progress=ListProgress("favoriters:1", FAVORITERS, 1, pages=1, items=1),
         seed=Seed("https://soundcloud.com/a/b", 1),
     )
-    bad = Page(engagements=[Engagement(2, 1, "comment", 1)])
+    bad = Page(rows=[Engagement(2, 1, "comment", 1)])
     with pytest.raises(sqlite3.IntegrityError):
         store.write([good, bad])
     assert not store.conn.in_transaction
@@ -483,7 +478,7 @@ def test_taken_ids_per_list_kind_use_the_source_bits(store: Store) -> None:
     store.write(
         [
             Page(
-                engagements=[
+                rows=[
                     Engagement(1, t, "like", FROM_TRACK_LIST),
                     Engagement(2, t, "like", FROM_TRACK_LIST | FROM_USER_LIST),
                     Engagement(3, t, "like", FROM_USER_LIST),  # read from likes:3, not this list
@@ -499,7 +494,7 @@ def test_taken_ids_per_list_kind_use_the_source_bits(store: Store) -> None:
     assert store.taken_ids(ListProgress(f"reposters:{t}", REPOSTERS, t)) == {4}
     assert store.taken_ids(ListProgress(f"likes:{u}", LIKES, u)) == {100}
     with pytest.raises(ValueError, match="unknown list kind"):
-        store.taken_ids(ListProgress("x:1", "followers", 1))
+        store.taken_ids(ListProgress("x:1", "nonsense", 1))
 
 
 # -- statistics ------------------------------------------------------------------------------
@@ -510,8 +505,8 @@ def test_table_counts_engagement_counts_and_snapshot(store: Store) -> None:
     assert store.engagement_counts() == {"like": 0, "repost": 0}
     store.write(
         [
-            Page(tracks=[track(1)], users=[user(2)], engagements=[Engagement(2, 1, "like", 1)]),
-            Page(tracks=[track(BIG)], engagements=[Engagement(2, BIG, "repost", 1)]),
+            Page(rows=[track(1), user(2), Engagement(2, 1, "like", 1)]),
+            Page(rows=[track(BIG), Engagement(2, BIG, "repost", 1)]),
         ]
     )
     counts = store.table_counts()
@@ -522,6 +517,11 @@ def test_table_counts_engagement_counts_and_snapshot(store: Store) -> None:
         "track_ids": {1, BIG},
         "user_ids": {2},
         "engagements": {(2, 1, "like"), (2, BIG, "repost")},
+        "follows": set(),
+        "playlists": set(),
+        "playlist_tracks": set(),
+        "related": set(),
+        "expansions": set(),
     }
 
 
@@ -543,8 +543,8 @@ def test_unicode_round_trips(store: Store) -> None:
     tags = json.dumps([title], ensure_ascii=False)
     first = json.dumps({"id": 1, "title": title, "tag_list": "\\n"}, ensure_ascii=False)
     second = json.dumps({"id": 1, "x": title})  # escaped form of the same text
-    store.write([Page(tracks=[track(1, title=title, raw_json=first, tags=tags)])])
-    store.write([Page(tracks=[track(1, title=title, raw_json=second, tags=tags)])])
+    store.write([Page(rows=[track(1, title=title, raw_json=first, tags=tags)])])
+    store.write([Page(rows=[track(1, title=title, raw_json=second, tags=tags)])])
     ((stored_title, stored_raw, stored_tags),) = rows(
         store, 'SELECT "title", "raw_json", "tags" FROM "tracks"'
     )
@@ -588,7 +588,7 @@ def make_database(db_path: Path, tracks: int = 3000) -> None:
     with Store.open(db_path) as opened:
         opened.write(
             [
-                Page(tracks=[track(i, raw_json=json.dumps({"id": i, "d": padding}))])
+                Page(rows=[track(i, raw_json=json.dumps({"id": i, "d": padding}))])
                 for i in range(1, tracks + 1)
             ]
         )
@@ -626,7 +626,7 @@ def test_corrupt_page_met_while_writing_is_one_line_and_the_batch_rolled_back(
     monkeypatch.setattr(store_module, "QUICK_CHECK_MAX_BYTES", 0)
     with Store.open(db_path) as opened:
         progress = ListProgress("favoriters:1", FAVORITERS, 1, pages=1, items=3000)
-        batch = Page(tracks=[track(i, title="new") for i in range(1, 3001)], progress=progress)
+        batch = Page(rows=[track(i, title="new") for i in range(1, 3001)], progress=progress)
         with pytest.raises(StoreError) as info:
             opened.write([batch])
         assert not opened.conn.in_transaction
@@ -749,13 +749,13 @@ def test_disk_full_while_creating_the_schema_is_one_line(
 def test_disk_full_while_writing_says_to_keep_the_wal_and_the_batch_is_resumable(
     store: Store,
 ) -> None:
-    store.write([Page(tracks=[track(1)])])
+    store.write([Page(rows=[track(1)])])
     (pages,) = store.conn.execute("PRAGMA page_count").fetchone()
     store.conn.execute(f"PRAGMA max_page_count = {pages + 1}")
     progress = ListProgress("likes:1", LIKES, 1, pages=1, items=300)
     padding = "y" * 2000
     batch = Page(
-        tracks=[track(i, raw_json=json.dumps({"id": i, "d": padding})) for i in range(2, 302)],
+        rows=[track(i, raw_json=json.dumps({"id": i, "d": padding})) for i in range(2, 302)],
         progress=progress,
     )
     with pytest.raises(StoreError) as info:

@@ -268,3 +268,55 @@ class WorldSource:
             tracks = self.world.playlist_tracks(p) or []
             out.append((p, [(t, self.world.artist_id(t)) for t in tracks]))
         return out
+
+
+class CountingSource(WorldSource):
+    """``WorldSource`` that also counts the fewest requests a harvester needs, per route family.
+
+    A list of ``n`` items capped at ``c`` costs ``max(1, ceil(min(n, c or n) / page_size))``
+    pages; a seed track its ``resolve``, ``track`` and artist's ``user`` (hop 1 only: later
+    hops' seeds are tracks already stored); a playlist whose list response carries fewer tracks
+    than it has (``playlist_tracks_limit``) one ``playlist`` request to read it whole.
+    ``requests`` is keyed by the simulator's route families (``/__stats``).
+    """
+
+    def __init__(self, world: World, page_size: int = 200, playlist_tracks_limit: int = 50) -> None:
+        super().__init__(world)
+        self.page_size = page_size
+        self.playlist_tracks_limit = playlist_tracks_limit
+        self.requests: Counter[str] = Counter()
+
+    def _count(self, family: str, n: int, cap: int) -> None:
+        taken = min(n, cap) if cap else n
+        self.requests[family] += max(1, -(-taken // self.page_size))
+
+    def users(self, family: str, owner_id: int, cap: int) -> list[int]:
+        self._count(family, len(self._list(family, owner_id).ids), cap)
+        return super().users(family, owner_id, cap)
+
+    def tracks(self, family: str, owner_id: int, cap: int) -> list[Track]:
+        self._count(family, len(self._list(family, owner_id).ids), cap)
+        return super().tracks(family, owner_id, cap)
+
+    def playlists(self, owner_id: int, cap: int) -> list[tuple[int, list[Track]]]:
+        self._count("playlists", len(self._list("playlists", owner_id).ids), cap)
+        out = super().playlists(owner_id, cap)
+        limit = self.playlist_tracks_limit
+        self.requests["playlist"] += sum(1 for _, tracks in out if limit and len(tracks) > limit)
+        return out
+
+
+def fewest_requests(
+    world: World,
+    seeds: Sequence[int],
+    lists: Sequence[str],
+    caps: dict[str, int],
+    depth: int = 1,
+    expand: int = 50,
+    playlist_tracks_limit: int = 50,
+) -> Counter[str]:
+    """Return the fewest requests, per route family, of the harvest ``harvest`` defines."""
+    source = CountingSource(world, playlist_tracks_limit=playlist_tracks_limit)
+    harvest(source, seeds, lists, caps, depth, expand)
+    source.requests.update(resolve=len(seeds), track=len(seeds), user=len(seeds))
+    return source.requests

@@ -1,21 +1,26 @@
-"""HarvestSpider: one track URL → its likers, reposters and each one's liked tracks.
+"""HarvestSpider: seed tracks → the list families asked for (`-a lists`), over `-a depth` hops.
 
-Arguments (`-a`): `url` (comma-separated for several), `urls_file`, `max_users`,
-`max_user_likes`, `refresh`; see sgr_scrapy/args.py. Settings read: SOUNDCLOUD_API_URL,
+Arguments (`-a`): see sgr_scrapy/args.py (`url`, `urls_file`, `lists`, `max_<family>`,
+`max_users`, `max_user_likes`, `depth`, `expand`, `refresh`). Settings read: SOUNDCLOUD_API_URL,
 SGR_LISTS_IN_FLIGHT.
 
-The three phases overlap in one crawl. Every paged list (a track's favoriters or reposters, a
-user's likes) is a cursor chain: strictly sequential, so throughput comes from walking many
+Every paged list is one list family (families.py) of one owner: a seed track's favoriters,
+reposters or related tracks; a user's likes, reposts, followings, followers, playlists or
+uploads. Each is a cursor chain: strictly sequential, so throughput comes from walking many
 chains at once. Lists waiting for their turn sit in `frontier`, as list records only, and are
 started whenever fewer than SGR_LISTS_IN_FLIGHT chains are live. Each page becomes one `Page`
 item carrying its rows and the list's new position, committed together by the pipeline, and on
 start the spider re-seeds every unfinished list from the database: that is the whole of resume.
+
+Hops (`-a depth=D`): hop 1 reads the seeds' track families, then the user families of the
+users their favoriters and reposters yielded. Once a hop is finished, the `expand` tracks with
+the most engagements from its users seed the next hop (README: Hops).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
@@ -25,24 +30,19 @@ from scrapy.exceptions import CloseSpider, DontCloseSpider
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.defer import deferred_from_coro
 
-from sgr_scrapy import api
+from sgr_scrapy import api, paging
 from sgr_scrapy.args import HarvestArgs
+from sgr_scrapy.families import FAMILIES, PLAYLIST, TRACK, USER, Family, playlist_url
 from sgr_scrapy.items import (
-    CAPPED,
     DONE,
-    ENGAGEMENT_TYPE,
     FAILED,
-    FAVORITERS,
-    FROM_TRACK_LIST,
-    FROM_USER_LIST,
     INCOMPLETE,
-    LIKES,
     PENDING,
-    REPOSTERS,
-    Engagement,
+    Expansion,
     FailedPage,
     ListProgress,
     Page,
+    PlaylistTrack,
     Seed,
 )
 from sgr_scrapy.middlewares import AuthError, StoppingError, backoff_retry
@@ -59,13 +59,19 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-
-# What each list's items spawn: a liker's or reposter's own likes. (The list-family registry
-# of the neighbourhood issue will declare this per family.)
-CHILD_KIND = {FAVORITERS: LIKES, REPOSTERS: LIKES}
 # A repeated next_href is asked again this many times at most (with back-off) before the list
 # is given up for the run: the API's repeats are usually transient.
 MAX_REPEATS = 5
+
+
+@dataclass(slots=True)
+class Held:
+    """A page of playlists waiting for the whole track lists of some of them."""
+
+    page: Page
+    step: paging.Step
+    url: str  # the page's URL: where the list stands if a playlist cannot be read
+    retry: Request | None
 
 
 @dataclass(slots=True)
@@ -73,10 +79,23 @@ class LiveList:
     """A list being walked: its stored progress plus what only this run needs."""
 
     progress: ListProgress
+    family: Family
     taken: set[int]  # distinct ids taken so far (caps and dedupe)
     stored: ListProgress | None  # the list as the database had it when this run started
     visited: set[str] = field(default_factory=set)  # next_hrefs followed (loop guard)
     restarted: bool = False  # restarted from its first page after the API refused its cursor
+    waiting: set[int] = field(default_factory=set)  # playlists being read whole
+    held: Held | None = None  # the page they belong to
+
+
+@dataclass(slots=True)
+class Hop:
+    """One hop of the harvest: its seed tracks and the users it brought."""
+
+    number: int
+    seeds: list[int]
+    users: set[int] = field(default_factory=set)  # first yielded by this hop's track lists
+    expansions: list[Expansion] = field(default_factory=list)  # how its seeds were chosen
 
 
 class HarvestSpider(Spider):
@@ -86,14 +105,19 @@ class HarvestSpider(Spider):
         params = {k: kwargs.pop(k) for k in list(kwargs) if k in _ARG_NAMES}
         super().__init__(*args, **kwargs)
         self.args = HarvestArgs.parse(**params)
+        wanted = [FAMILIES[name] for name in self.args.lists]
+        self.track_families = [f for f in wanted if f.owner == TRACK]
+        self.user_families = [f for f in wanted if f.owner == USER]
         self.frontier: deque[ListProgress] = deque()
         self.live: dict[str, LiveList] = {}
         # Every list reachable from this run's seeds, once, with its status as this run sees it:
         # the stored one when it needs no work, else pending until this run finishes it.
         self.lists: dict[str, str] = {}
         self.stored: dict[str, ListProgress] = {}  # every list in the database at start
-        self.likes_total = 0  # likes lists reachable this run
-        self.likes_done = 0  # ... of which this run is done with (or had no work to do)
+        self.hops: list[Hop] = [Hop(1, [])]
+        self.users_read: set[int] = set()  # users whose own lists this run reaches
+        self.user_open: dict[int, int] = {}  # per user, its lists this run has still to finish
+        self.users_done = 0  # users whose lists this run is done with (or had nothing to do)
         self.seed_tracks: dict[str, int] = {}  # seed URL -> track id, this run's seeds only
         self.seed_urls: dict[int, str] = {}  # track id -> the first URL that named it
         self.aliases: list[tuple[str, str]] = []  # (alias URL, the URL it repeats)
@@ -106,6 +130,8 @@ class HarvestSpider(Spider):
         self.written_users: dict[int, int] = {}
         self.errors: list[str] = []  # one line each, for the summary and the exit status
         self._store: Store | None = None
+        # What each kind of item writes: a reader per item kind of the families.
+        self._readers = {USER: self._user, TRACK: self._track, PLAYLIST: self._playlist}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -116,11 +142,21 @@ class HarvestSpider(Spider):
         return spider
 
     @property
-    def store(self) -> Store:
+    def pipeline(self) -> SQLitePipeline:
         pipeline = self.crawler.get_item_pipeline(SQLitePipeline)
         if pipeline is None or pipeline.store is None:
             raise CloseSpider("store_error")  # the pipeline logged why, in one line
-        return pipeline.store
+        return pipeline
+
+    @property
+    def store(self) -> Store:
+        store = self.pipeline.store
+        assert store is not None
+        return store
+
+    @property
+    def hop(self) -> Hop:
+        return self.hops[-1]
 
     # --- start and resume ---
 
@@ -165,52 +201,61 @@ class HarvestSpider(Spider):
                 {"url": url, "first": first, "id": track_id},
             )
             return []
-        return [p for kind in (FAVORITERS, REPOSTERS) if (p := self._visit(kind, track_id))]
+        self.hops[0].seeds.append(track_id)
+        return self._visit_track(track_id)
 
-    def _cap(self, kind: str) -> int:
-        return self.args.max_user_likes if kind == LIKES else self.args.max_users
+    def _visit_track(self, track_id: int) -> list[ListProgress]:
+        """Reach the track families of a hop's seed track."""
+        return [p for f in self.track_families if (p := self._visit(f, track_id))]
 
-    def _complete(self, progress: ListProgress) -> bool:
-        """Whether a stored list is read far enough for this run's cap."""
-        if progress.status == DONE:
-            return True
-        if progress.status == CAPPED:
-            cap = self._cap(progress.kind)
-            return cap != 0 and progress.items >= cap
-        return False
+    def _spawn_user(self, user_id: int, new_lists: list[ListProgress] | None) -> None:
+        """A user yielded by a favoriters or reposters list: reach its own lists, once a run."""
+        if user_id in self.users_read:
+            return
+        self.users_read.add(user_id)
+        self.hop.users.add(user_id)
+        if not self.user_families:
+            return
+        self.user_open[user_id] = 0
+        for family in self.user_families:
+            progress = self._visit(family, user_id)
+            if progress is not None and new_lists is not None:
+                new_lists.append(progress)
+        if self.user_open[user_id] == 0:
+            self._user_finished(user_id)
+        self._progress_stats()
 
-    def _visit(self, kind: str, owner_id: int) -> ListProgress | None:
+    def _visit(self, family: Family, owner_id: int) -> ListProgress | None:
         """Reach a list from this run's seeds: once per run, whichever way it was found.
 
         A list the database already holds far enough is not read again, but its items' own
         lists are reached; any other is queued (from where it stopped, unless refreshing).
         Returns the list when it is new to the database, for the page that found it to record.
         """
-        key = api.list_key(kind, owner_id)
+        key = family.key(owner_id)
         if key in self.lists:
             return None
         stored = self.stored.get(key)
-        if kind == LIKES:
-            self.likes_total += 1
-        if stored is not None and not self.args.refresh and self._complete(stored):
+        if (
+            stored is not None
+            and not self.args.refresh
+            and paging.complete(stored, self.args.cap(family.name))
+        ):
             self.lists[key] = stored.status
-            if kind == LIKES:
-                self.likes_done += 1
-            child = CHILD_KIND.get(kind)
-            if child is not None:
+            if family.spawns_user_lists:
                 for item_id in self._taken_ids(stored):
-                    self._visit(child, item_id)
-            self._progress_stats()
+                    self._spawn_user(item_id, None)
             return None
         self.lists[key] = PENDING
+        if family.owner == USER:
+            self.user_open[owner_id] = self.user_open.get(owner_id, 0) + 1
         if stored is None or self.args.refresh:
-            progress = ListProgress(key, kind, owner_id)
+            progress = ListProgress(key, family.name, owner_id)
         else:
             progress = _snapshot(stored)
             if progress.next_url:
                 progress.next_url = api.rebase(progress.next_url, self.api_url)
         self.frontier.append(progress)
-        self._progress_stats()
         return progress if stored is None else None
 
     def _taken_ids(self, progress: ListProgress) -> set[int]:
@@ -228,30 +273,34 @@ class HarvestSpider(Spider):
             self.crawler.stats.set_value("sgr/stopping", "store_error")
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_error"))
 
+    def _user_finished(self, user_id: int) -> None:
+        del self.user_open[user_id]
+        self.users_done += 1
+
     def _progress_stats(self) -> None:
-        self.crawler.stats.set_value("sgr/lists/likes_known", self.likes_total)
-        self.crawler.stats.set_value("sgr/lists/likes_finished", self.likes_done)
+        stats = self.crawler.stats
+        stats.set_value("sgr/users/known", len(self.users_read) if self.user_families else 0)
+        stats.set_value("sgr/users/finished", self.users_done)
+        stats.set_value("sgr/hop", len(self.hops))
 
     def _pump(self) -> Iterator[Request]:
         """Start queued lists while fewer than SGR_LISTS_IN_FLIGHT are live."""
         while self.frontier and len(self.live) < self.lists_in_flight:
             progress = self.frontier.popleft()
+            family = FAMILIES[progress.kind]
             stored = self.stored.get(progress.list_key)
             taken: set[int] = set()
             if progress.pages or progress.status != PENDING:
                 # Resuming: the ids it took rebuild caps and dedupe, and their own lists are
                 # reached again (they may be unfinished too).
                 taken = self._taken_ids(progress)
-                child = CHILD_KIND.get(progress.kind)
-                if child is not None:
+                if family.spawns_user_lists:
                     for item_id in taken:
-                        self._visit(child, item_id)
+                        self._spawn_user(item_id, None)
             progress.status = PENDING
             progress.error = None
-            self.live[progress.list_key] = LiveList(progress, taken, stored)
-            url = progress.next_url or api.first_page_url(
-                self.api_url, progress.kind, progress.owner_id
-            )
+            self.live[progress.list_key] = LiveList(progress, family, taken, stored)
+            url = progress.next_url or family.first_page_url(self.api_url, progress.owner_id)
             yield self._list_request(progress.list_key, url)
 
     def _list_request(self, key: str, url: str) -> Request:
@@ -266,18 +315,79 @@ class HarvestSpider(Spider):
         )
 
     def on_idle(self) -> None:
-        """Nothing in flight: start queued lists (callbacks normally do this)."""
+        """Nothing in flight: start queued lists, or the next hop once this one is finished."""
         requests = list(self._pump())
+        if not requests and not self.live and len(self.hops) < self.args.depth:
+            requests = list(self._next_hop())
         for request in requests:
             self.crawler.engine.crawl(request)
         if requests:
             raise DontCloseSpider
+
+    def _next_hop(self) -> Iterator[Request]:
+        """Choose the next hop's seeds: the `expand` tracks most engaged by this hop's users.
+
+        Engagements count rows (user, track, type) of the run's user families that hold
+        engagements (likes, reposts); tracks already expanded (seeds included) are left out,
+        ties go to the smaller track id. Read from the database, so a resumed run chooses the
+        same tracks; the choice is recorded there (harvest_expansions).
+        """
+        if self.crawler.stats.get_value("sgr/stopping") or not self.crawler.crawling:
+            return
+        pipeline = self.pipeline
+        pipeline.flush()  # this hop's rows must be in the database before they are counted
+        if pipeline.write_error:
+            return
+        hop = self.hop
+        counts: Counter[int] = Counter()
+        for family in self.user_families:
+            if family.engagement_type is None:
+                continue
+            for user_id in hop.users:
+                progress = ListProgress(family.key(user_id), family.name, user_id)
+                counts.update(self._taken_ids(progress))
+        expanded = {t for h in self.hops for t in h.seeds}
+        picks = sorted((-n, t) for t, n in counts.items() if t not in expanded)[: self.args.expand]
+        if not picks:
+            logger.info(
+                "Hop %(hop)d brought no track to expand: the harvest ends after it",
+                {"hop": hop.number},
+            )
+            return
+        following = Hop(hop.number + 1, [t for _, t in picks])
+        following.expansions = [Expansion(t, following.number, -n) for n, t in picks]
+        self.hops.append(following)
+        pipeline.process_item(Page(expansions=following.expansions))
+        pipeline.flush()
+        logger.info(
+            "Hop %(hop)d: %(n)d tracks expanded, the most engaged by hop %(prev)d's %(users)d "
+            "users (%(top)d engagements at most)",
+            {
+                "hop": following.number,
+                "n": len(picks),
+                "prev": hop.number,
+                "users": len(hop.users),
+                "top": -picks[0][0],
+            },
+        )
+        for track_id in following.seeds:
+            self._visit_track(track_id)
+        self._progress_stats()
+        yield from self._pump()
 
     def list_statuses(self) -> dict[str, int]:
         """This run's lists by status (lists still live or queued count as pending)."""
         counts: dict[str, int] = {}
         for status in self.lists.values():
             counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    def family_statuses(self) -> dict[str, dict[str, int]]:
+        """This run's lists by family, then status."""
+        counts: dict[str, dict[str, int]] = {}
+        for key, status in self.lists.items():
+            by_status = counts.setdefault(key.partition(":")[0], {})
+            by_status[status] = by_status.get(status, 0) + 1
         return counts
 
     # --- seed: resolve, track, artist ---
@@ -345,7 +455,7 @@ class HarvestSpider(Spider):
         if artist is not None:
             self._written(self.written_users, artist.user_id, obj.get("user"))
         new_lists = self._add_seed(seed_url, track_id)
-        yield Page(tracks=[track], users=[artist] if artist else [], new_lists=new_lists)
+        yield Page(rows=[track, artist] if artist else [track], new_lists=new_lists)
         if track.artist_id is not None:
             yield Request(
                 api.user_url(self.api_url, track.artist_id),
@@ -364,13 +474,13 @@ class HarvestSpider(Spider):
         if obj is None:
             return
         user_id = api.object_id(obj)
-        users = []
+        rows = []
         if user_id is not None:
-            users.append(api.user_row(obj, user_id))
+            rows.append(api.user_row(obj, user_id))
             self._written(self.written_users, user_id, obj)
         # The seed counts as resolved only once its artist is stored, so a crash before that
         # resolves it again on the next run.
-        yield Page(users=users, seed=Seed(seed_url, self.seed_tracks[seed_url]))
+        yield Page(rows=rows, seed=Seed(seed_url, self.seed_tracks[seed_url]))
 
     @staticmethod
     def _written(written: dict[int, int], object_id: int, obj: Any) -> None:
@@ -400,7 +510,7 @@ class HarvestSpider(Spider):
         request = failure.request
         self._seed_error(request.cb_kwargs["seed_url"], _failure_reason(failure))
 
-    # --- lists: favoriters, reposters, likes ---
+    # --- lists: every family ---
 
     def parse_list(self, response: Response, key: str) -> Iterator[Any]:
         live = self.live[key]
@@ -414,54 +524,64 @@ class HarvestSpider(Spider):
                 yield from self._fail(live, response.url, f"bad response body: {exc}")
             return
         page, cut_short = self._read_items(live, collection)
-        progress = live.progress
-        progress.pages += 1
-        cap = self._cap(progress.kind)
         stats = self.crawler.stats
         stats.inc_value("sgr/pages")
-        verdict, url = api.classify_next(next_href, self.api_url, response.url)
-        if verdict == "moved":
+        step = paging.next_step(
+            next_href,
+            api_url=self.api_url,
+            page_url=response.url,
+            visited=live.visited,
+            taken=len(live.taken),
+            cap=self.args.cap(live.family.name),
+            cut_short=cut_short,
+        )
+        if step.moved:
             stats.inc_value("sgr/next_href/moved")
-            verdict = "follow"
-        repeat = verdict == "follow" and (url in live.visited or url == response.url)
         retry = None
-        if cut_short:
-            # The cap fell inside this page: a later run with a larger cap re-reads it.
-            status, next_url = CAPPED, response.url
-        elif cap and len(live.taken) >= cap and verdict != "end":
-            status, next_url = CAPPED, url if verdict == "follow" else response.url
-        elif verdict == "end":
-            status, next_url = DONE, None
-        elif repeat and (retry := self._repeat_retry(response)) is not None:
+        if step.status == paging.REPEAT:
             # Usually transient: ask for this page again, a bounded number of times.
-            status, next_url = PENDING, response.url
-        elif verdict == "foreign" or repeat:
-            status, next_url = INCOMPLETE, response.url
-            if verdict == "foreign":
-                progress.error = f"next_href on a foreign host with another path: {url}"
-                stats.inc_value("sgr/foreign_urls")
+            retry = self._repeat_retry(response)
+            if retry is not None:
+                step = paging.Step(PENDING, response.url)
             else:
-                progress.error = "next_href repeats a page already read, however often asked"
+                step = paging.Step(INCOMPLETE, response.url, paging.REPEAT_ERROR)
                 stats.inc_value("sgr/loops")
-            logger.warning("List %(key)s stopped: %(why)s", {"key": key, "why": progress.error})
-        else:
-            status, next_url = PENDING, url
-        if status == CAPPED and _covers(live.stored, len(live.taken)):
-            # A refresh with a smaller cap never downgrades a list read further before.
-            stored = live.stored
-            assert stored is not None
-            status, next_url = stored.status, stored.next_url
-            progress.items, progress.cap = stored.items, stored.cap
-        else:
-            progress.items, progress.cap = len(live.taken), cap
-        progress.status, progress.next_url = status, next_url
+        if step.foreign:
+            stats.inc_value("sgr/foreign_urls")
+        if step.status == INCOMPLETE:
+            logger.warning("List %(key)s stopped: %(why)s", {"key": key, "why": step.error})
+        if live.waiting:
+            # Playlists whose `tracks` the list cut short: each is read whole first, and the
+            # page is committed with them (README: List families).
+            live.held = Held(page, step, response.url, retry)
+            for playlist_id in sorted(live.waiting):
+                yield Request(
+                    playlist_url(self.api_url, playlist_id),
+                    callback=self.parse_playlist,
+                    errback=self.on_playlist_error,
+                    cb_kwargs={"key": key, "playlist_id": playlist_id},
+                    dont_filter=True,
+                    priority=6,
+                )
+            return
+        yield from self._advance(live, page, step, retry)
+
+    def _advance(
+        self, live: LiveList, page: Page, step: paging.Step, retry: Request | None
+    ) -> Iterator[Any]:
+        """Commit a page with its list's new position, then read on or finish the list."""
+        progress = live.progress
+        progress.pages += 1
+        cap = self.args.cap(live.family.name)
+        paging.settle(progress, step, live.stored, len(live.taken), cap)
         page.progress = _snapshot(progress)
         yield page
         if retry is not None:
             yield retry
-        elif status == PENDING:
-            live.visited.add(next_url)
-            yield self._list_request(key, next_url)
+        elif progress.status == PENDING:
+            assert progress.next_url is not None
+            live.visited.add(progress.next_url)
+            yield self._list_request(progress.list_key, progress.next_url)
         else:
             self._finish(live)
             yield from self._pump()
@@ -478,14 +598,15 @@ class HarvestSpider(Spider):
 
     def _read_items(self, live: LiveList, collection: list[Any]) -> tuple[Page, bool]:
         """The page's rows, and whether the cap stopped the reading before the page's end."""
-        progress = live.progress
-        kind, owner, taken = progress.kind, progress.owner_id, live.taken
-        cap = self._cap(kind)
+        family = live.family
+        owner, taken = live.progress.owner_id, live.taken
+        cap = self.args.cap(family.name)
         page = Page()
-        etype = ENGAGEMENT_TYPE[kind]
+        rows = page.rows
         cut_short = False
-        written_tracks, written_users = self.written_tracks, self.written_users
-        child = CHILD_KIND.get(kind)
+        read = self._readers[family.item]
+        relation = family.relation
+        spawns = family.spawns_user_lists
         for index, item in enumerate(collection):
             if cap and len(taken) >= cap:
                 rest = collection[index:]
@@ -499,32 +620,106 @@ class HarvestSpider(Spider):
                 self.crawler.stats.inc_value("sgr/duplicates")
                 continue
             taken.add(item_id)
-            if kind == LIKES:
-                if written_tracks.get(item_id, 0) < len(item):
-                    written_tracks[item_id] = len(item)
-                    artist = item.get("user")
-                    artist_id = api.object_id(artist)
-                    fresh_artist = artist_id is not None and written_users.get(artist_id, 0) < len(
-                        artist
-                    )
-                    track, artist_row = api.track_rows(item, item_id, with_artist=fresh_artist)
-                    page.tracks.append(track)
-                    if artist_row is not None:
-                        written_users[artist_row.user_id] = len(artist)
-                        page.users.append(artist_row)
-                page.engagements.append(Engagement(owner, item_id, etype, FROM_USER_LIST))
-            else:
-                if written_users.get(item_id, 0) < len(item):
-                    written_users[item_id] = len(item)
-                    page.users.append(api.user_row(item, item_id))
-                page.engagements.append(Engagement(item_id, owner, etype, FROM_TRACK_LIST))
-            if child is not None:
-                new = self._visit(child, item_id)
-                if new is not None:
-                    page.new_lists.append(new)
+            if not read(item, item_id, rows):
+                live.waiting.add(item_id)
+            if relation is not None:
+                rows.append(relation(owner, item_id, len(taken)))
+            if spawns:
+                self._spawn_user(item_id, page.new_lists)
         if page.dropped:
             self.crawler.stats.inc_value("sgr/dropped/no_id", page.dropped)
         return page, cut_short
+
+    # Readers: the rows one item writes. Each returns whether the item was read whole.
+
+    def _user(self, obj: dict[str, Any], user_id: int, rows: list[Any]) -> bool:
+        if self.written_users.get(user_id, 0) < len(obj):
+            self.written_users[user_id] = len(obj)
+            rows.append(api.user_row(obj, user_id))
+        return True
+
+    def _track(self, obj: dict[str, Any], track_id: int, rows: list[Any]) -> bool:
+        if self.written_tracks.get(track_id, 0) < len(obj):
+            written_users = self.written_users
+            self.written_tracks[track_id] = len(obj)
+            artist = obj.get("user")
+            artist_id = api.object_id(artist)
+            fresh_artist = artist_id is not None and written_users.get(artist_id, 0) < len(artist)
+            track, artist_row = api.track_rows(obj, track_id, with_artist=fresh_artist)
+            rows.append(track)
+            if artist_row is not None:
+                written_users[artist_row.user_id] = len(artist)
+                rows.append(artist_row)
+        return True
+
+    def _playlist(self, obj: dict[str, Any], playlist_id: int, rows: list[Any]) -> bool:
+        """The playlist's row and, when `tracks` holds all `track_count` of them, its tracks.
+
+        The API cuts `tracks` short in list responses: such a playlist is read whole from
+        /playlists/{id} before its page is committed (parse_playlist).
+        """
+        rows.append(api.playlist_row(obj, playlist_id))
+        owner = obj.get("user")
+        owner_id = api.object_id(owner)
+        if owner_id is not None:
+            self._user(owner, owner_id, rows)
+        tracks = obj.get("tracks")
+        count = obj.get("track_count")
+        if not isinstance(tracks, list) or (isinstance(count, int) and len(tracks) < count):
+            return False
+        self._playlist_tracks(playlist_id, tracks, rows)
+        return True
+
+    def _playlist_tracks(self, playlist_id: int, tracks: list[Any], rows: list[Any]) -> None:
+        """Each track at its 0-based index in `tracks`; a track may come back at another."""
+        for position, track in enumerate(tracks):
+            track_id = api.object_id(track)
+            if track_id is None:
+                self.crawler.stats.inc_value("sgr/dropped/no_id")
+                continue
+            self._track(track, track_id, rows)
+            rows.append(PlaylistTrack(playlist_id, position, track_id))
+
+    def parse_playlist(self, response: Response, key: str, playlist_id: int) -> Iterator[Any]:
+        live = self.live[key]
+        held = live.held
+        assert held is not None
+        try:
+            obj = api.parse_object(response.body)
+        except api.ApiError as exc:
+            retry = backoff_retry(self.crawler, response.request, "bad_body")
+            if retry is not None:
+                yield retry
+            else:
+                yield from self._fail(live, held.url, f"bad playlist {playlist_id}: {exc}")
+            return
+        tracks = obj.get("tracks")
+        rows = held.page.rows
+        rows.append(api.playlist_row(obj, playlist_id))
+        self._playlist_tracks(playlist_id, tracks if isinstance(tracks, list) else [], rows)
+        self.crawler.stats.inc_value("sgr/playlists/read_whole")
+        yield from self._playlist_done(live, playlist_id)
+
+    def on_playlist_error(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request
+        live = self.live.get(request.cb_kwargs["key"])
+        if live is None or live.held is None or failure.check(AuthError, StoppingError):
+            return
+        playlist_id = request.cb_kwargs["playlist_id"]
+        if failure.check(HttpError) and failure.value.response.status == 404:
+            # Gone since the list named it: it keeps the playlist row the list gave.
+            self.crawler.stats.inc_value("sgr/playlists/gone")
+            yield from self._playlist_done(live, playlist_id)
+            return
+        reason = f"playlist {playlist_id}: {_failure_reason(failure)}"
+        yield from self._fail(live, live.held.url, reason)
+
+    def _playlist_done(self, live: LiveList, playlist_id: int) -> Iterator[Any]:
+        live.waiting.discard(playlist_id)
+        if live.waiting or live.held is None:
+            return
+        held, live.held = live.held, None
+        yield from self._advance(live, held.page, held.step, held.retry)
 
     def on_list_error(self, failure: Failure) -> Iterator[Any]:
         request = failure.request
@@ -543,7 +738,7 @@ class HarvestSpider(Spider):
             yield page
             yield from self._pump()
             return
-        first = api.first_page_url(self.api_url, progress.kind, progress.owner_id)
+        first = live.family.first_page_url(self.api_url, progress.owner_id)
         if status == 400 and not live.restarted and request.url != first:
             # The API refused a cursor (expired, or a restarted server forgot it): read the list
             # again from its first page. The ids already taken keep the rows exact.
@@ -562,6 +757,8 @@ class HarvestSpider(Spider):
     def _fail(self, live: LiveList, url: str, reason: str) -> Iterator[Any]:
         progress = live.progress
         progress.status, progress.next_url, progress.error = FAILED, url, reason
+        live.waiting.clear()
+        live.held = None
         self.crawler.stats.inc_value("sgr/pages_failed")
         logger.warning(
             "List %(key)s: page failed after retries (%(reason)s); a rerun retries it",
@@ -575,10 +772,12 @@ class HarvestSpider(Spider):
         progress = live.progress
         del self.live[progress.list_key]
         self.lists[progress.list_key] = progress.status
-        stats = self.crawler.stats
-        stats.inc_value(f"sgr/lists/{progress.status}")
-        if progress.kind == LIKES:
-            self.likes_done += 1
+        self.crawler.stats.inc_value(f"sgr/lists/{progress.status}")
+        if live.family.owner == USER:
+            owner = progress.owner_id
+            self.user_open[owner] -= 1
+            if self.user_open[owner] == 0:
+                self._user_finished(owner)
             self._progress_stats()
 
 
@@ -598,13 +797,6 @@ def _snapshot(progress: ListProgress) -> ListProgress:
         progress.cap,
         progress.error,
     )
-
-
-def _covers(stored: ListProgress | None, items: int) -> bool:
-    """Whether a stored list was read at least as far as `items` distinct items."""
-    if stored is None:
-        return False
-    return stored.status == DONE or (stored.status == CAPPED and stored.items >= items)
 
 
 def _failure_reason(failure: Failure) -> str:

@@ -1,0 +1,146 @@
+"""Row kinds, declared once: each row class of items.py, its table, key and upsert.
+
+A row kind is data, not a code path (sqlite-utils' `upsert_all`): `ROW_KINDS` maps a row class
+to its table, the key its upsert conflicts on, and how each other column merges. `write()`
+(writes.py) runs one `executemany` per kind, `taken_ids()` (reads.py) finds a family's table
+here. A new row kind is one entry below (and a table in schema.py).
+
+Merge rules: a column takes COALESCE(new, old) unless its entry says otherwise, so a later,
+poorer object (a nested mini user, a null count) never replaces a known value with NULL;
+`first_seen` is set once and `last_seen` on every write. A row whose key holds a None is
+refused (a NULL key never conflicts and would silently duplicate).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any
+
+from sgr_scrapy.items import (
+    Engagement,
+    Follow,
+    ListItem,
+    Playlist,
+    PlaylistTrack,
+    RelatedTrack,
+    Track,
+    User,
+)
+from sgr_scrapy.store.merge import trim_track_json, trim_user_json
+from sgr_scrapy.store.sql import NOW, q
+
+COALESCE = "COALESCE(excluded.{c}, {t}.{c})"  # the default: a new NULL never erases
+NEW = "excluded.{c}"  # the new value, whatever it is
+OR = "{t}.{c} | excluded.{c}"  # source bits: every list that ever read the row
+
+
+def upsert_sql(
+    table: str, columns: tuple[str, ...], key: tuple[str, ...], merge: Mapping[str, str], seen: bool
+) -> str:
+    """INSERT ... ON CONFLICT (key) DO UPDATE: each non-key column by its `merge` expression
+    (COALESCE by default); with `seen`, `first_seen` set once and `last_seen` on every write."""
+    table_q = q(table)
+    names = [q(c) for c in columns]
+    marks = ["?" for _ in columns]
+    sets = [
+        f"{q(c)} = " + merge.get(c, COALESCE).format(c=q(c), t=table_q)
+        for c in columns
+        if c not in key
+    ]
+    if seen:
+        names += ['"first_seen"', '"last_seen"']
+        marks += [NOW, NOW]
+        sets.append('"last_seen" = excluded."last_seen"')
+    action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
+    return (
+        f"INSERT INTO {table_q} ({', '.join(names)}) VALUES ({', '.join(marks)}) "
+        f"ON CONFLICT ({', '.join(q(c) for c in key)}) {action}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RowKind:
+    """How rows of one class are stored. `raw_json`, when the class has it, is its last field:
+    trimmed by `trim` (None: kept as is) and left out without SGR_STORE_RAW_JSON."""
+
+    row: type
+    table: str
+    key: tuple[str, ...]
+    merge: Mapping[str, str] = field(default_factory=dict)
+    seen: bool = True  # the table has first_seen and last_seen
+    trim: Callable[[str | None], str | None] | None = None
+    columns: tuple[str, ...] = field(init=False)
+    sql: str = field(init=False)
+    get: Callable[[Any], tuple[Any, ...]] = field(init=False)  # a row's upsert parameters
+    get_key: Callable[[Any], Any] = field(init=False)  # its key: one value, or a tuple
+    has_raw: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        columns = tuple(f.name for f in dataclasses.fields(self.row))
+        computed = {
+            "columns": columns,
+            "sql": upsert_sql(self.table, columns, self.key, self.merge, self.seen),
+            "get": attrgetter(*columns),
+            "get_key": attrgetter(*self.key),
+            "has_raw": columns[-1] == "raw_json",
+        }
+        for name, value in computed.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def name(self) -> str:
+        """The row class's `kind`: "tracks", "follows", ... (what write() counts by)."""
+        return self.row.kind  # type: ignore[attr-defined,no-any-return]
+
+    def kept(self, rows: list[Any]) -> list[Any]:
+        """`rows` without those whose key holds a None."""
+        get_key = self.get_key
+        if len(self.key) == 1:
+            return [r for r in rows if get_key(r) is not None]
+        return [r for r in rows if None not in get_key(r)]
+
+
+ROW_KINDS: dict[type, RowKind] = {
+    kind.row: kind
+    for kind in (
+        RowKind(
+            Track,
+            "tracks",
+            ("track_id",),
+            {
+                "raw_json": "sgr_merge_track({t}.{c}, excluded.{c})",
+                # A mini track carries no tags: "[]" and "{}" are treated as unknown so they
+                # cannot erase known tags.
+                "tags": "COALESCE(NULLIF(excluded.{c}, '[]'), {t}.{c})",
+                "machine_tags": "COALESCE(NULLIF(excluded.{c}, '{{}}'), {t}.{c})",
+            },
+            trim=trim_track_json,
+        ),
+        RowKind(
+            User,
+            "users",
+            ("user_id",),
+            {"raw_json": "sgr_merge_user({t}.{c}, excluded.{c})"},
+            trim=trim_user_json,
+        ),
+        RowKind(
+            Engagement,
+            "user_engagements",
+            ("user_id", "track_id", "engagement_type"),
+            {"sources": OR},
+        ),
+        RowKind(Follow, "user_follows", ("follower_id", "followee_id"), {"sources": OR}),
+        RowKind(
+            Playlist,
+            "playlists",
+            ("playlist_id",),
+            {"raw_json": "sgr_merge_json({t}.{c}, excluded.{c})"},
+        ),
+        RowKind(PlaylistTrack, "playlist_tracks", ("playlist_id", "position"), {"track_id": NEW}),
+        RowKind(RelatedTrack, "related_tracks", ("track_id", "related_track_id", "source")),
+        RowKind(ListItem, "harvest_list_items", ("list_key", "item_id"), seen=False),
+    )
+}
