@@ -125,6 +125,11 @@ ARGUMENT_CASES = [
     ("negative-max-users", ("-a", "max_users=-1"), None, ["max_users=-1", "negative"]),
     ("non-numeric-max-user-likes", ("-a", "max_user_likes=abc"), None, ["max_user_likes"]),
     ("unknown-argument", ("-a", "colour=blue"), None, ["unknown argument -a colour", "url"]),
+    ("unknown-family", ("-a", "lists=likes,folowers"), None, ["'folowers'", "followers"]),
+    ("no-family", ("-a", "lists=,"), None, ["names no list family"]),
+    ("negative-family-cap", ("-a", "max_playlists=-2"), None, ["max_playlists=-2", "negative"]),
+    ("depth-zero", ("-a", "depth=0"), None, ["depth=0", "1 or more"]),
+    ("expand-not-a-number", ("-a", "expand=many"), None, ["expand='many'"]),
 ]
 
 

@@ -109,6 +109,23 @@ def test_a_rerun_of_a_finished_neighbourhood_makes_no_list_request(
     assert_matches_truth(db, sim.truth(lists=ALL, depth=2, expand=4, max_users=12))
 
 
+def test_caps_grow_exactly_for_every_family(simulator, tmp_path: Path) -> None:
+    small = {f"max_{name}": 2 for name in FAMILIES}
+    large = {f"max_{name}": 7 for name in FAMILIES}
+    sim = simulator(*WORLD)
+    db = tmp_path / "tracks.db"
+    assert run_harvest(sim, db, *harvest_args(lists=ALL, **small)).returncode == 0
+    assert_matches_truth(db, sim.truth(lists=ALL, **small))
+    before = sum(requests_by_route(sim).values())
+    result = run_harvest(sim, db, *harvest_args(lists=ALL, **large))
+    assert result.returncode == 0, result.output
+    assert_matches_truth(db, sim.truth(lists=ALL, **large))
+    # Each list continues from where its cap stopped it: never more than a fresh harvest.
+    assert sum(requests_by_route(sim).values()) - before <= sum(
+        fewest(WORLD, sim, lists=ALL, **large).values()
+    )
+
+
 def test_three_kill_9_lose_nothing_and_repeat_at_most_what_was_in_flight(
     simulator, tmp_path: Path
 ) -> None:
