@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): the six benchmarks of the harvest, one table.
+"""``python -m bench`` (``make bench``): the seven benchmarks of the harvest, one table.
 
 1. cpu: no latency, no limit, two worlds (~229k engagements in short lists; a wide one shaped
    like the stricter simulator's); tracks, engagements and requests per
@@ -10,6 +10,8 @@
 5. resume: ``kill -9`` half-way, rerun; requests repeated against the requests in flight.
 6. feeds: benchmark 1's world with no feed and with ``-O out.jsonl``: the export's cost, and
    records = rows written (``python -m bench.feeds --repeat 3`` for medians).
+7. families: every list family on; items/s against the ceiling reading the same families,
+   requests against the fewest, and peak RSS at >= 1M rows (``python -m bench.families``).
 
 Options: ``--only cpu,latency,...``, ``--quick`` (small worlds: a smoke run, not a measure),
 ``--json PATH`` (write the machine and the rows too). Every figure is printed beside its
@@ -26,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cpu, feeds, latency, resume, scale
+from bench import cpu, families, feeds, latency, resume, scale
 from bench.common import Row, machine
 
 BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
@@ -36,6 +38,7 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "scale": scale.run,
     "resume": resume.run,
     "feeds": lambda quick, cache: feeds.run(quick=quick, repeat=1),
+    "families": families.run,
 }
 
 

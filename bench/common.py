@@ -216,7 +216,8 @@ def run_process(
     )
 
 
-_STAT_RE = re.compile(r"^ '([\w/.\-]+)': (\d+(?:\.\d+)?),?$", re.MULTILINE)
+# The dump is a pprinted dict: its first entry follows the "{", its last comes before the "}".
+_STAT_RE = re.compile(r"^[{ ]'([\w/.\-]+)': (\d+(?:\.\d+)?)[,}]?$", re.MULTILINE)
 
 
 def dumped_stats(log_text: str) -> dict[str, float]:
@@ -239,6 +240,11 @@ def table_count(db: Path, table: str) -> int:
             con.close()
     except sqlite3.Error:
         return 0
+
+
+def table_counts(db: Path, tables: Sequence[str]) -> dict[str, int]:
+    """Rows of each of ``tables`` committed so far (``table_count`` of each)."""
+    return {table: table_count(db, table) for table in tables}
 
 
 def api_requests(stats: dict[str, Any]) -> int:
