@@ -57,6 +57,17 @@ def _at_least_one(name: str, value: object) -> int:
     return number
 
 
+REFRESH_MODES = ("0", "1", "new")
+
+
+def _refresh(name: str, value: object) -> str:
+    text = str(value).strip().lower()
+    mode = {"": "0", "false": "0", "no": "0", "true": "1", "yes": "1"}.get(text, text)
+    if mode not in REFRESH_MODES:
+        raise ArgumentError(f"-a {name}={value!r} must be 0, 1 or new")
+    return mode
+
+
 def _flag(name: str, value: object) -> bool:
     text = str(value).strip().lower()
     if text in ("1", "true", "yes", "on"):
@@ -146,8 +157,18 @@ ARGUMENTS: tuple[Argument, ...] = (
     Argument(
         "refresh",
         "0",
+        "0|1|new",
+        "`1` re-fetches every list an earlier run finished (rows are merged, never doubled); "
+        "`new` re-reads finished lists only down to their first page of known items "
+        "(README: Refresh and plan)",
+        _refresh,
+    ),
+    Argument(
+        "plan",
+        "0",
         "0|1",
-        "`1` re-fetches lists that an earlier run finished (rows are merged, never doubled)",
+        "`1` reads the seeds and their favoriters and reposters, then prints what the rest "
+        "would cost (`estimate: requests N ...`) without reading it",
         _flag,
     ),
 )
@@ -162,7 +183,16 @@ class HarvestArgs:
     caps: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAMILIES, 0))  # 0: none
     depth: int = 1  # hops
     expand: int = 50  # tracks that seed each hop after the first
-    refresh: bool = False  # re-fetch lists a previous run finished
+    refresh: str = "0"  # "1": re-fetch lists a previous run finished; "new": only their heads
+    plan: bool = False  # estimate the harvest instead of running it
+
+    @property
+    def full_refresh(self) -> bool:
+        return self.refresh == "1"
+
+    @property
+    def new_only(self) -> bool:
+        return self.refresh == "new"
 
     def cap(self, family: str) -> int:
         return self.caps.get(family, 0)

@@ -164,6 +164,7 @@ class HarvestReport:
             failed_pages=len(failed),
             pages=self._stat("sgr/pages"),
             stop_detail=str(stop_detail) if stop_detail else None,
+            plan=bool(getattr(getattr(spider, "args", None), "plan", False)),
         )
         self.outcome = judge(facts)
         sys.stdout.write(self.render(summary, facts, self.outcome, failed))
@@ -258,6 +259,18 @@ class HarvestReport:
         out += [f"  failed: {n} x {why}" for why, n in sorted(reasons.items())]
         if outcome.rerun:
             out.append(f"  {outcome.rerun}")
+        estimate = getattr(spider, "estimate", None)
+        if estimate is not None:
+            parts = ", ".join(f"{name} {n:,}" for name, n in estimate.by_family.items())
+            out += [
+                "",
+                "PLAN (what the rest would cost; nothing else was read)",
+                estimate.line(),
+                f"  requests by family: {parts or 'none'}",
+                f"  {estimate.unknown:,} lists without a count, taken as one page each; "
+                "likes lists are shorter than public_favorites_count says (it counts liked "
+                "playlists too); hop 1 only (README: Refresh and plan)",
+            ]
         db_lists: dict[str, int] = summary.get("lists", {})
         others = sum(db_lists.get(s, 0) - lists.get(s, 0) for s in RESUMABLE)
         out += [

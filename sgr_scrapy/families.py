@@ -63,6 +63,7 @@ class Family:
     relation: Relation | None  # None: the item's own row records it (playlists)
     writes: tuple[str, ...]  # the tables its rows go to
     spawns_user_lists: bool = False  # its items are users whose own lists are read (a hop)
+    count: str | None = None  # the owner's count of its items (`-a plan=1`)
     help: str = ""
 
     def first_page_url(self, api_url: str, owner_id: int) -> str:
@@ -123,28 +124,31 @@ FAMILIES: dict[str, Family] = {
         ),
         Family(
             "likes", USER, "users/{id}/likes/tracks", f"{_LINKED}&{ACCESS}", "cursor", TRACK,
-            *_LIKES, _ENGAGED_TRACKS, help="tracks each liker or reposter liked",
+            *_LIKES, _ENGAGED_TRACKS, count="public_favorites_count",
+            help="tracks each liker or reposter liked",
         ),
         Family(
             "reposts", USER, "users/{id}/reposts/tracks", f"{_LINKED}&{ACCESS}", "cursor", TRACK,
-            *_REPOSTS, _ENGAGED_TRACKS, help="tracks each liker or reposter reposted",
+            *_REPOSTS, _ENGAGED_TRACKS, count="reposts_count",
+            help="tracks each liker or reposter reposted",
         ),
         Family(
             "followings", USER, "users/{id}/followings", _LINKED, "cursor", USER,
             Taken(Follow, "followee_id", "follower_id", (), FROM_FOLLOWINGS),
             lambda owner, item, rank: Follow(owner, item, FROM_FOLLOWINGS),
-            _FOLLOWS, help="users each liker or reposter follows",
+            _FOLLOWS, count="followings_count", help="users each liker or reposter follows",
         ),
         Family(
             "followers", USER, "users/{id}/followers", _LINKED, "cursor", USER,
             Taken(Follow, "follower_id", "followee_id", (), FROM_FOLLOWERS),
             lambda owner, item, rank: Follow(item, owner, FROM_FOLLOWERS),
-            _FOLLOWS, help="users who follow each liker or reposter",
+            _FOLLOWS, count="followers_count", help="users who follow each liker or reposter",
         ),
         Family(
             "playlists", USER, "users/{id}/playlists", f"{_LINKED}&{ACCESS}", "cursor", PLAYLIST,
             Taken(Playlist, "playlist_id", "user_id"), None,
             ("playlists", "playlist_tracks", "tracks", "users"),
+            count="playlist_count",
             help="playlists of each liker or reposter, with their tracks in order",
         ),
         Family(
@@ -152,7 +156,7 @@ FAMILIES: dict[str, Family] = {
             Taken(ListItem, "item_id", "list_key"),
             lambda owner, item, rank: ListItem(list_key("tracks", owner), item),
             ("tracks", "users", "harvest_list_items"),
-            help="tracks each liker or reposter uploaded",
+            count="track_count", help="tracks each liker or reposter uploaded",
         ),
     )
 }  # fmt: skip

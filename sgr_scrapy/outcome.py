@@ -10,6 +10,7 @@ so the two can never disagree.
 - STOPPED (exit 4): Ctrl-C or a signal, a rate-limit wait longer than SGR_MAX_RATE_LIMIT_WAIT,
   a database that could not be written, or credentials refused after work had been done.
 - FAILED (exit 1): nothing could be harvested: the one reason is given.
+- PLANNED (exit 0): `-a plan=1` read what it needed for its estimate.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ COMPLETE_TITLE = "COMPLETE"
 INCOMPLETE_TITLE = "INCOMPLETE"
 STOPPED_TITLE = "STOPPED"
 FAILED_TITLE = "FAILED"
-EXIT_STATUS = {COMPLETE_TITLE: 0, FAILED_TITLE: 1, INCOMPLETE_TITLE: 3, STOPPED_TITLE: 4}
+PLANNED_TITLE = "PLANNED"
+EXIT_STATUS = {
+    COMPLETE_TITLE: 0,
+    PLANNED_TITLE: 0,
+    FAILED_TITLE: 1,
+    INCOMPLETE_TITLE: 3,
+    STOPPED_TITLE: 4,
+}
 EXIT_USAGE = 2  # nothing started: a bad argument, credentials, .env or database (one line)
 
 # Finish reasons of a run stopped before its end, and how the summary names them.
@@ -46,11 +54,12 @@ class RunFacts:
     failed_pages: int = 0  # of this run's lists
     pages: int = 0  # list pages read by this run
     stop_detail: str | None = None  # e.g. the auth or store error line
+    plan: bool = False  # `-a plan=1`: only the seeds' favoriters and reposters were to be read
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    title: str  # COMPLETE, INCOMPLETE, STOPPED or FAILED
+    title: str  # COMPLETE, PLANNED, INCOMPLETE, STOPPED or FAILED
     why: tuple[str, ...]  # "error: ...", "missing: ...", "stopped: ...", one line each
     rerun: str | None  # advice, only when a rerun would continue something
 
@@ -98,7 +107,7 @@ def judge(facts: RunFacts) -> Outcome:
         )
     why_list += seed_errors
     if not why_list:
-        return Outcome(COMPLETE_TITLE, (), None)
+        return Outcome(PLANNED_TITLE if facts.plan else COMPLETE_TITLE, (), None)
     rerun = None
     if resumable:
         rerun = (

@@ -104,9 +104,10 @@ def test_arguments_parse_from_the_declaration() -> None:
     assert parsed.caps == dict.fromkeys(FAMILIES, 0) == {f: defaults[f"max_{f}"] for f in FAMILIES}
     assert parsed.lists == defaults["lists"] == ("favoriters", "reposters", "likes")
     assert (parsed.depth, parsed.expand) == (defaults["depth"], defaults["expand"]) == (1, 50)
-    assert parsed.refresh is defaults["refresh"] is False
+    assert parsed.refresh == defaults["refresh"] == "0"
+    assert parsed.plan is defaults["plan"] is False
     assert KNOWN_ARGUMENTS[:5] == ("url", "urls_file", "lists", "max_users", "max_user_likes")
-    assert KNOWN_ARGUMENTS[-3:] == ("depth", "expand", "refresh")
+    assert KNOWN_ARGUMENTS[-4:] == ("depth", "expand", "refresh", "plan")
     with pytest.raises(ArgumentError, match="unknown argument -a max_user; the harvest takes"):
         HarvestArgs.parse(url=url, max_user="3")
 

@@ -23,6 +23,7 @@ import logging
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
 from scrapy import Request, Spider, signals
@@ -30,7 +31,7 @@ from scrapy.exceptions import CloseSpider, DontCloseSpider
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.defer import deferred_from_coro
 
-from sgr_scrapy import api, paging
+from sgr_scrapy import api, paging, plan
 from sgr_scrapy.args import HarvestArgs
 from sgr_scrapy.families import FAMILIES, PLAYLIST, TRACK, USER, Family, playlist_url
 from sgr_scrapy.items import (
@@ -86,6 +87,7 @@ class LiveList:
     restarted: bool = False  # restarted from its first page after the API refused its cursor
     waiting: set[int] = field(default_factory=set)  # playlists being read whole
     held: Held | None = None  # the page they belong to
+    head: bool = False  # `refresh=new`: a finished list re-read down to a page of known items
 
 
 @dataclass(slots=True)
@@ -129,6 +131,8 @@ class HarvestSpider(Spider):
         self.written_tracks: dict[int, int] = {}
         self.written_users: dict[int, int] = {}
         self.errors: list[str] = []  # one line each, for the summary and the exit status
+        self.heads: set[str] = set()  # finished lists whose heads `refresh=new` re-reads
+        self.estimate: plan.Estimate | None = None  # `-a plan=1`: what the rest would cost
         self._store: Store | None = None
         # What each kind of item writes: a reader per item kind of the families.
         self._readers = {USER: self._user, TRACK: self._track, PLAYLIST: self._playlist}
@@ -166,7 +170,7 @@ class HarvestSpider(Spider):
         # seed's unfinished lists wait until that seed is harvested again.
         try:
             self.stored = {p.list_key: p for p in store.lists()}
-            known_seeds = {} if self.args.refresh else store.seeds()
+            known_seeds = {} if self.args.full_refresh else store.seeds()
         except StoreError as exc:
             self._store_error(exc)
             return
@@ -205,8 +209,11 @@ class HarvestSpider(Spider):
         return self._visit_track(track_id)
 
     def _visit_track(self, track_id: int) -> list[ListProgress]:
-        """Reach the track families of a hop's seed track."""
-        return [p for f in self.track_families if (p := self._visit(f, track_id))]
+        """Reach the track families of a hop's seed track (a plan reads only its users')."""
+        families = self.track_families
+        if self.args.plan:
+            families = [f for f in families if f.spawns_user_lists]
+        return [p for f in families if (p := self._visit(f, track_id))]
 
     def _spawn_user(self, user_id: int, new_lists: list[ListProgress] | None) -> None:
         """A user yielded by a favoriters or reposters list: reach its own lists, once a run."""
@@ -214,7 +221,7 @@ class HarvestSpider(Spider):
             return
         self.users_read.add(user_id)
         self.hop.users.add(user_id)
-        if not self.user_families:
+        if not self.user_families or self.args.plan:
             return
         self.user_open[user_id] = 0
         for family in self.user_families:
@@ -238,8 +245,9 @@ class HarvestSpider(Spider):
         stored = self.stored.get(key)
         if (
             stored is not None
-            and not self.args.refresh
+            and not self.args.full_refresh
             and paging.complete(stored, self.args.cap(family.name))
+            and not (self.args.new_only and stored.status == DONE)
         ):
             self.lists[key] = stored.status
             if family.spawns_user_lists:
@@ -249,8 +257,14 @@ class HarvestSpider(Spider):
         self.lists[key] = PENDING
         if family.owner == USER:
             self.user_open[owner_id] = self.user_open.get(owner_id, 0) + 1
-        if stored is None or self.args.refresh:
+        if stored is None or self.args.full_refresh:
             progress = ListProgress(key, family.name, owner_id)
+        elif self.args.new_only and stored.status == DONE:
+            # Read from its first page again, down to the first page of items it already has:
+            # new items come first (the API lists newest first).
+            progress = ListProgress(key, family.name, owner_id, PENDING, None, stored.pages)
+            progress.items = stored.items
+            self.heads.add(key)
         else:
             progress = _snapshot(stored)
             if progress.next_url:
@@ -299,7 +313,8 @@ class HarvestSpider(Spider):
                         self._spawn_user(item_id, None)
             progress.status = PENDING
             progress.error = None
-            self.live[progress.list_key] = LiveList(progress, family, taken, stored)
+            live = LiveList(progress, family, taken, stored, head=progress.list_key in self.heads)
+            self.live[progress.list_key] = live
             url = progress.next_url or family.first_page_url(self.api_url, progress.owner_id)
             yield self._list_request(progress.list_key, url)
 
@@ -317,7 +332,10 @@ class HarvestSpider(Spider):
     def on_idle(self) -> None:
         """Nothing in flight: start queued lists, or the next hop once this one is finished."""
         requests = list(self._pump())
-        if not requests and not self.live and len(self.hops) < self.args.depth:
+        if not requests and not self.live and self.args.plan:
+            if self.estimate is None:
+                self._plan()
+        elif not requests and not self.live and len(self.hops) < self.args.depth:
             requests = list(self._next_hop())
         for request in requests:
             self.crawler.engine.crawl(request)
@@ -374,6 +392,31 @@ class HarvestSpider(Spider):
             self._visit_track(track_id)
         self._progress_stats()
         yield from self._pump()
+
+    def _plan(self) -> None:
+        """`-a plan=1`: estimate the lists this run did not read, from the users' counts."""
+        pipeline = self.pipeline
+        pipeline.flush()  # the users' rows must be in the database to be read back
+        if pipeline.write_error:
+            return
+        stats = self.crawler.stats
+        started = stats.get_value("start_time")
+        elapsed = (datetime.now(tz=UTC) - started).total_seconds() if started else 0.0
+        requests = stats.get_value("downloader/request_count", 0)
+        rate = requests / elapsed if elapsed > 0 else 0.0
+        users = sorted(self.hops[0].users)
+        fields = [f.count for f in self.user_families if f.count]
+        try:
+            counts = self._store.user_counts(users, fields)
+        except StoreError as exc:
+            self._store_error(exc)
+            return
+        common = {"caps": self.args.caps, "stored": self.stored, "refresh": self.args.refresh}
+        unread = [f for f in self.track_families if not f.spawns_user_lists]
+        self.estimate = plan.estimate(
+            users, self.user_families, counts=counts, rate=rate, **common
+        ) + plan.estimate(self.hops[0].seeds, unread, counts={}, rate=rate, **common)
+        logger.info("%(line)s", {"line": self.estimate.line()})
 
     def list_statuses(self) -> dict[str, int]:
         """This run's lists by status (lists still live or queued count as pending)."""
@@ -523,6 +566,7 @@ class HarvestSpider(Spider):
             else:
                 yield from self._fail(live, response.url, f"bad response body: {exc}")
             return
+        before = len(live.taken)
         page, cut_short = self._read_items(live, collection)
         stats = self.crawler.stats
         stats.inc_value("sgr/pages")
@@ -535,6 +579,15 @@ class HarvestSpider(Spider):
             cap=self.args.cap(live.family.name),
             cut_short=cut_short,
         )
+        if (
+            live.head
+            and step.status == PENDING
+            and len(live.taken) == before
+            and any(api.object_id(item) is not None for item in collection)
+        ):
+            # `refresh=new`: a page of items the list already had; the rest is known.
+            step = paging.Step(DONE, None)
+            stats.inc_value("sgr/lists/heads_refreshed")
         if step.moved:
             stats.inc_value("sgr/next_href/moved")
         retry = None

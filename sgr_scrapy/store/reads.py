@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sgr_scrapy.families import FAMILIES
-from sgr_scrapy.items import Expansion, FailedPage, ListProgress
+from sgr_scrapy.items import Expansion, FailedPage, ListProgress, User
 from sgr_scrapy.store.base import StoreBase, reads
 from sgr_scrapy.store.kinds import ROW_KINDS
 from sgr_scrapy.store.sql import q
@@ -98,3 +98,31 @@ class Reads(StoreBase):
             'ORDER BY "hop", "engagements" DESC, "track_id"'
         )
         return [Expansion(*row) for row in rows]
+
+    @reads
+    def user_counts(
+        self, user_ids: Iterable[int], fields: Iterable[str]
+    ) -> dict[int, dict[str, int | None]]:
+        """Per stored user, the API's counts named `fields` (`followers_count`,
+        `reposts_count`, ...): a column of `users` when there is one, else the key in
+        `raw_json`; None when the API never sent it (or sent something other than a number)."""
+        columns = set(ROW_KINDS[User].columns)
+        names = tuple(dict.fromkeys(fields))
+        exprs = [
+            q(name) if name in columns else f"json_extract(\"raw_json\", '$.{name}')"
+            for name in names
+        ]
+        ids = list(user_ids)
+        out: dict[int, dict[str, int | None]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            sql = (
+                f'SELECT "user_id", {", ".join(exprs)} FROM "users" '
+                f'WHERE "user_id" IN ({", ".join("?" for _ in chunk)})'
+            )
+            for user_id, *values in self.conn.execute(sql, chunk):
+                out[user_id] = {
+                    n: v if isinstance(v, int) and not isinstance(v, bool) else None
+                    for n, v in zip(names, values, strict=True)
+                }
+        return out
