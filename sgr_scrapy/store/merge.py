@@ -12,7 +12,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -63,26 +64,27 @@ def merge_json(old: str | None, new: str | None) -> str | None:
     return orjson.dumps(_merge_objects(merged_old, merged_new)).decode()
 
 
-def _markers(column_keys: dict[str, type]) -> tuple[str, ...]:
-    return tuple(f'"{key}":' for key in column_keys)
+def _markers(keys: Iterable[str]) -> re.Pattern[str]:
+    return re.compile('"(?:' + "|".join(re.escape(k) for k in keys) + ')":')
 
 
-# `"key":` of each column key: when none is in a raw JSON string, trimming has nothing to do, so
-# rows that api.track_rows / api.user_row already trimmed are not parsed again.
-_TRACK_MARKERS = _markers(TRACK_COLUMN_KEYS)
+# `"key":` of any key trimming removes: when none is in a raw JSON string, trimming has nothing
+# to do, so rows that api.track_rows / api.user_row already trimmed are not parsed again (one
+# regex pass: a third of the time of one `in` per key, on every row written).
+_TRACK_MARKERS = _markers([*TRACK_COLUMN_KEYS, "user"])
 _USER_MARKERS = _markers(USER_COLUMN_KEYS)
 
 
 def trim_json(
     raw: str | None,
     column_keys: dict[str, type],
-    markers: tuple[str, ...],
+    markers: re.Pattern[str],
     artist: bool = False,
 ) -> str | None:
     """`raw` without what the row's columns hold (api.trim_object); else unchanged."""
     if raw is None:
         return None
-    if not any(m in raw for m in markers) and not (artist and '"user":' in raw):
+    if markers.search(raw) is None:
         return raw
     try:
         obj = orjson.loads(raw)

@@ -112,22 +112,26 @@ class Writes(StoreBase):
                 conn.executemany(kind.sql, self._params(kind, rows))
             if expansions:
                 conn.executemany(_EXPANSION_SQL, expansions)
-            for page in pages:
-                progress = page.progress
-                if progress is not None:
-                    conn.execute(_LIST_PROGRESS_SQL, _get_list(progress))
-                    # A list that advanced past its failed page has no failed page any more.
-                    if progress.status != FAILED and progress.list_key in self._failed_lists:
-                        conn.execute(_CLEAR_FAILED_SQL, (progress.list_key,))
-                        cleared.add(progress.list_key)
-                if page.failed is not None:
-                    failed = page.failed
-                    conn.execute(_FAILED_SQL, (failed.list_key, failed.url, failed.reason))
-                    added.add(failed.list_key)
-                if page.new_lists:
-                    conn.executemany(_NEW_LIST_SQL, map(_get_list, page.new_lists))
-                if page.seed is not None:
-                    conn.execute(_SEED_SQL, (page.seed.url, page.seed.track_id))
+            # The harvest's state, one executemany per statement: a list's pages come in order
+            # (its last position wins), and a list clears its old failed pages as it advances
+            # before it could fail again (a failed list is done for the run).
+            progress = [page.progress for page in pages if page.progress is not None]
+            conn.executemany(_LIST_PROGRESS_SQL, map(_get_list, progress))
+            cleared = {
+                p.list_key
+                for p in progress
+                if p.status != FAILED and p.list_key in self._failed_lists
+            }
+            conn.executemany(_CLEAR_FAILED_SQL, ((key,) for key in cleared))
+            failed = [page.failed for page in pages if page.failed is not None]
+            conn.executemany(_FAILED_SQL, ((f.list_key, f.url, f.reason) for f in failed))
+            added = {f.list_key for f in failed}
+            conn.executemany(
+                _NEW_LIST_SQL, (_get_list(new) for page in pages for new in page.new_lists)
+            )
+            conn.executemany(
+                _SEED_SQL, ((p.seed.url, p.seed.track_id) for p in pages if p.seed is not None)
+            )
             conn.execute("COMMIT")
         except BaseException as exc:
             self._rollback()
