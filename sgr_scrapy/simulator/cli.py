@@ -44,6 +44,10 @@ HELP = {
     "playlists_mean": "mean number of playlists per user",
     "playlist_tracks_mean": "rough mean number of tracks in a playlist",
     "related_max": "most related tracks of a track (each has 0..related_max)",
+    "taste_groups": "plant taste: artists (with their tracks, one genre per group) and users "
+    "in N groups; 0 = off, the world as without the option",
+    "taste_strength": "with --taste-groups, the share of a user's likes and reposts drawn from "
+    "their group's tracks (the rest from the global popularity)",
     "fault_seed": "seed of every fault coin flip",
     "token_ttl": "access token lifetime in seconds (expires_in)",
     "latency_ms": "added latency per request (asyncio sleep, overlaps across connections)",
@@ -135,6 +139,10 @@ def configs(args: argparse.Namespace) -> tuple[WorldConfig, FaultConfig]:
         raise SystemExit("--nested-user must be partial, mini or full")
     if not 0 <= world["artist_fans"] <= 1:
         raise SystemExit("--artist-fans must be between 0 and 1")
+    if world["taste_groups"] < 0:
+        raise SystemExit("--taste-groups must be 0 (off) or more")
+    if not 0 <= world["taste_strength"] <= 1:
+        raise SystemExit("--taste-strength must be between 0 and 1")
     if faults["rate_limit_body"] not in ("json", "text", "gateway", "legacy", "mixed"):
         raise SystemExit("--rate-limit-body must be json, text, gateway, legacy or mixed")
     return WorldConfig(**world), FaultConfig(**faults)

@@ -10,7 +10,9 @@ favoriters) without ever materialising the edges:
   the positions ``[B(r), B(r+1))`` with ``B(r) = floor(E * (r / M) ** alpha)``: rank 0 is the
   most popular (Zipf-like for alpha 1/3, the law of the old likes generator);
 - an event's time is a bijection of ``x`` too, so every time is unique within the graph (even
-  milliseconds; the seed's explicit lists use odd ones), and both views agree on it.
+  milliseconds; the seed's explicit lists use odd ones), and both views agree on it. Graphs
+  whose lists are merged (``taste.py``) take one ``lane`` each out of ``lanes``: a time's
+  ``(T0 - t) / 2 mod lanes`` is its lane, so their times never meet (one lane: the plain law).
 
 ``out_list`` walks the owner's events forward; ``in_list`` walks the rank's positions
 backwards through ``perm.inverse`` and finds owners by bisection. Either way an (owner,
@@ -78,7 +80,8 @@ class EventGraph:
     ``counts(i)`` is owner i's number of events; ``alpha`` the popularity law (1/3 or 1/2);
     ``key`` seeds the permutation. Indexes in and out are owner indexes and target ranks;
     the caller maps them to ids. ``self_rank(i)``, when given, is owner i's own rank: such
-    events (a user following themself) are dropped in both directions.
+    events (a user following themself) are dropped in both directions. ``lane`` of ``lanes``
+    keeps this graph's times apart from other graphs' (module docstring).
     """
 
     def __init__(
@@ -89,6 +92,9 @@ class EventGraph:
         alpha: float,
         key: int,
         self_rank: Callable[[int], int | None] | None = None,
+        *,
+        lanes: int = 1,
+        lane: int = 0,
     ) -> None:
         self.n_owners = n_owners
         self.n_targets = n_targets
@@ -96,6 +102,8 @@ class EventGraph:
         self._alpha = alpha
         self._key = key
         self._self_rank = self_rank
+        self._lanes = lanes
+        self._lane = lane
         self._starts: array | None = None
         self._perm: Perm | None = None
         self.n_events = 0
@@ -116,7 +124,7 @@ class EventGraph:
             while total and math.gcd(mul, total) != 1:
                 mul += 2
             self._mul = mul
-            self._step = max(1, SPAN_MS // (2 * max(total, 1)))
+            self._step = max(1, SPAN_MS // (2 * self._lanes * max(total, 1)))
             self._starts = starts
         return self._starts
 
@@ -143,7 +151,8 @@ class EventGraph:
     def time_of(self, x: int) -> int:
         """Return the (unique, even) epoch-ms time of the event at position ``x``."""
         slot = (x * self._mul) % self.n_events
-        return EVENT_T0 - 2 * (slot * self._step + (x * 2654435761) % self._step)
+        within = slot * self._step + (x * 2654435761) % self._step
+        return EVENT_T0 - 2 * (within * self._lanes + self._lane)
 
     def owner_events(self, owner: int) -> int:
         """Return how many events owner ``owner`` holds (before dedupe)."""

@@ -12,6 +12,7 @@ import random
 
 from sgr_scrapy.simulator.graph import SPAN_MS, EventGraph
 from sgr_scrapy.simulator.objects import WORLD_NOW_MS, mix
+from sgr_scrapy.simulator.taste import TasteGraph
 
 # RNG stream tags of these lists (world.py holds the others).
 _TAG_FAV, _TAG_REP, _TAG_PL, _TAG_REL = 2, 3, 12, 14
@@ -136,7 +137,9 @@ class WorldLists:
         return self._seed_times[name].get(user_index)
 
     # -- track lists -----------------------------------------------------------------------
-    def _engagers(self, track_id: int, name: str, graph: EventGraph) -> ItemList | None:
+    def _engagers(
+        self, track_id: int, name: str, graph: EventGraph | TasteGraph
+    ) -> ItemList | None:
         index = self.track_index(track_id)
         if index is None:
             return None
@@ -179,7 +182,7 @@ class WorldLists:
 
     # -- user lists ------------------------------------------------------------------------
     def _engaged(
-        self, user_id: int, name: str, seed_name: str, graph: EventGraph
+        self, user_id: int, name: str, seed_name: str, graph: EventGraph | TasteGraph
     ) -> ItemList | None:
         index = self.user_index(user_id)
         if index is None:

@@ -10,7 +10,8 @@ followings likewise). The seed track (index 0) keeps explicit favoriters and rep
 (``--likers``, ``--reposters``, ``--artist-fans``), and exactly those users have it in their
 likes or reposts. Tracks belong to artists through a keyed permutation cut into blocks, so an
 artist's uploads are listed without a scan. Playlists are numbered per owner; related tracks
-are drawn per track.
+are drawn per track. ``--taste-groups`` (off by default) plants taste: users who like one
+group of artists' tracks far above chance (``taste.py``).
 
 Every list is ordered newest first; ``ItemList.times`` are the sort keys behind its cursors.
 ``artist_fans`` draws part of the seed's likers and reposters among artists; ``nested_user``
@@ -45,6 +46,7 @@ from sgr_scrapy.simulator.objects import (
     user_core,
 )
 from sgr_scrapy.simulator.shortlinks import SHORT_HOST, decode_short, encode_short
+from sgr_scrapy.simulator.taste import TASTE_GENRES, TasteGraph, TasteGroups
 from sgr_scrapy.simulator.truth import Truth, WorldSource, harvest, parse_lists, resolve_caps
 
 __all__ = ["ItemList", "Truth", "World", "WorldConfig"]
@@ -58,7 +60,7 @@ BIG_USER_BASE, BIG_TRACK_BASE, BIG_COUNT, BIG_STEP = 2**53 - 10_000, 2**53 - 20_
 # RNG stream tags (2, 3, 12 and 14 are in lists.py).
 _TAG_ID, _TAG_LIKES, _TAG_NLIKES, _TAG_ARTIST = 1, 4, 5, 6
 _TAG_REPOSTS, _TAG_NREPOSTS, _TAG_FOLLOW, _TAG_NFOLLOW, _TAG_UPLOAD = 7, 8, 9, 10, 11
-_TAG_NPL, _TAG_RANK = 13, 15
+_TAG_NPL, _TAG_RANK, _TAG_TASTE = 13, 15, 16
 SOUNDCLOUD_HOSTS = frozenset({"soundcloud.com", "www.soundcloud.com", "m.soundcloud.com"})
 
 
@@ -85,6 +87,8 @@ class WorldConfig:
     playlists_mean: float = 1.5
     playlist_tracks_mean: float = 15.0
     related_max: int = 60
+    taste_groups: int = 0
+    taste_strength: float = 0.9
 
 
 class World(WorldLists):
@@ -96,6 +100,10 @@ class World(WorldLists):
             raise ValueError(f"nested_user must be partial, mini or full, not {cfg.nested_user!r}")
         if not 0 <= cfg.artist_fans <= 1:
             raise ValueError(f"artist_fans must be between 0 and 1, not {cfg.artist_fans}")
+        if cfg.taste_groups < 0:
+            raise ValueError(f"taste_groups must be 0 (off) or more, not {cfg.taste_groups}")
+        if not 0 <= cfg.taste_strength <= 1:
+            raise ValueError(f"taste_strength must be between 0 and 1, not {cfg.taste_strength}")
         overlap = min(int(cfg.reposters * cfg.repost_overlap), cfg.likers)
         self.config = cfg
         self.n_users = max(cfg.users, cfg.likers + cfg.reposters - overlap + 10, 20)
@@ -111,12 +119,30 @@ class World(WorldLists):
         self._track_perm = Perm(self.n_tracks, mix(cfg.seed, _TAG_UPLOAD))
         self._user_rank = Perm(self.n_users, mix(cfg.seed, _TAG_RANK))
         n = self.n_tracks - 1  # the seed (track index 0) has explicit lists instead
-        self._likes_graph = EventGraph(
-            self.n_users, n, self.like_count, 1 / 3, mix(cfg.seed, _TAG_LIKES)
-        )
-        self._reposts_graph = EventGraph(
-            self.n_users, n, self.repost_count, 1 / 3, mix(cfg.seed, _TAG_REPOSTS)
-        )
+        self.taste: TasteGroups | None = None
+        self._likes_graph: EventGraph | TasteGraph
+        self._reposts_graph: EventGraph | TasteGraph
+        if cfg.taste_groups:
+            self.taste = TasteGroups(
+                cfg.taste_groups,
+                self.n_users,
+                self.n_tracks,
+                self._uploads_start,
+                self._track_perm,
+                mix(cfg.seed, _TAG_TASTE),
+            )
+            p = cfg.taste_strength
+            key = mix(cfg.seed, _TAG_TASTE, _TAG_LIKES)
+            self._likes_graph = TasteGraph(self.taste, self.like_count, p, 1 / 3, key)
+            key = mix(cfg.seed, _TAG_TASTE, _TAG_REPOSTS)
+            self._reposts_graph = TasteGraph(self.taste, self.repost_count, p, 1 / 3, key)
+        else:
+            self._likes_graph = EventGraph(
+                self.n_users, n, self.like_count, 1 / 3, mix(cfg.seed, _TAG_LIKES)
+            )
+            self._reposts_graph = EventGraph(
+                self.n_users, n, self.repost_count, 1 / 3, mix(cfg.seed, _TAG_REPOSTS)
+            )
         self._follow_graph = EventGraph(
             self.n_users,
             self.n_users,
@@ -270,7 +296,10 @@ class World(WorldLists):
         return core
 
     def _track_core_uncached(self, index: int) -> dict:
-        return track_core(self.seed, index, self.track_id(index), self.config.blocked_share)
+        core = track_core(self.seed, index, self.track_id(index), self.config.blocked_share)
+        if self.taste is not None and core["genre"] is not None:
+            core["genre"] = TASTE_GENRES[self.taste.track_group(index) % len(TASTE_GENRES)]
+        return core
 
     def make_user(self, user_id: int, origin: str = DEFAULT_ORIGIN) -> dict | None:
         """Build the API user ``user_id`` with URLs on ``origin`` (None when unknown).
