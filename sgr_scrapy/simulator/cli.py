@@ -48,6 +48,8 @@ HELP = {
     "in N groups; 0 = off, the world as without the option",
     "taste_strength": "with --taste-groups, the share of a user's likes and reposts drawn from "
     "their group's tracks (the rest from the global popularity)",
+    "epoch": "advance time: each epoch (a week) adds likes, reposts and follows at the head of "
+    "lists, epoch E-1's world included; 0 = today's world",
     "fault_seed": "seed of every fault coin flip",
     "token_ttl": "access token lifetime in seconds (expires_in)",
     "latency_ms": "added latency per request (asyncio sleep, overlaps across connections)",
@@ -143,6 +145,8 @@ def configs(args: argparse.Namespace) -> tuple[WorldConfig, FaultConfig]:
         raise SystemExit("--taste-groups must be 0 (off) or more")
     if not 0 <= world["taste_strength"] <= 1:
         raise SystemExit("--taste-strength must be between 0 and 1")
+    if world["epoch"] < 0:
+        raise SystemExit("--epoch must be 0 (today) or more")
     if faults["rate_limit_body"] not in ("json", "text", "gateway", "legacy", "mixed"):
         raise SystemExit("--rate-limit-body must be json, text, gateway, legacy or mixed")
     return WorldConfig(**world), FaultConfig(**faults)

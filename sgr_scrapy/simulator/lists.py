@@ -3,7 +3,8 @@
 ``WorldLists`` is the part of ``World`` that builds ``ItemList``s (mixed in, so the lists are
 ``world.favoriters(id)`` and so on): favoriters, reposters and related of tracks; likes,
 reposts, followers, followings, uploads and playlists of users; the tracks of a playlist.
-Engagements and follows come from the world's ``EventGraph``s, read from either end.
+Engagements and follows come from the world's ``EventGraph``s, read from either end, plus
+the events ``--epoch`` added (``epochs.py``), always newer: every list is newest first.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sgr_scrapy.simulator.taste import TasteGraph
 
 # RNG stream tags of these lists (world.py holds the others).
 _TAG_FAV, _TAG_REP, _TAG_PL, _TAG_REL = 2, 3, 12, 14
+_GRAPH_OF = {"favoriters": "likes", "reposters": "reposts"}
 PLAYLISTS_MAX = 60
 
 
@@ -74,6 +76,10 @@ def _odd_times(rng: random.Random, n: int) -> list[int]:
 class WorldLists:
     """List builders of ``World`` (see the module docstring); ``World`` gives them ids,
     cores, counts and graphs (``user_id``, ``_track_core``, ``_likes_graph``, ...)."""
+
+    def _added(self, graph: str, side: str, index: int) -> list[tuple[int, int]]:
+        """``(time, other index)`` of the events epochs 1..E added (none at epoch 0)."""
+        return [] if self.epochs is None else self.epochs.added(graph, side, index)
 
     # -- the seed's explicit lists ---------------------------------------------------------
     def _sample_users(self, rng: random.Random, n: int, exclude: set[int]) -> list[int]:
@@ -149,6 +155,8 @@ class WorldLists:
         else:
             got = graph.in_list(index - 1)
             pairs = [(t, self.user_id(u)) for u, t in got.items()]
+        added = self._added(_GRAPH_OF[name], "into", index)
+        pairs += [(t, self.user_id(u)) for t, u in added]
         return _newest_first(track_id, pairs, name)
 
     def _favoriters(self, track_id: int) -> ItemList | None:
@@ -191,6 +199,7 @@ class WorldLists:
         seed_time = self._seed_time(seed_name, index)
         if seed_time is not None:
             pairs.append((seed_time, self.seed_track_id))
+        pairs += [(t, self.track_id(j)) for t, j in self._added(name, "out", index)]
         return _newest_first(user_id, pairs, name)
 
     def _likes(self, user_id: int) -> ItemList | None:
@@ -205,6 +214,7 @@ class WorldLists:
             return None
         got = self._follow_graph.out_list(index)
         pairs = [(t, self.user_id(self._user_rank(r))) for r, t in got.items()]
+        pairs += [(t, self.user_id(v)) for t, v in self._added("follows", "out", index)]
         return _newest_first(user_id, pairs, "followings")
 
     def _followers(self, user_id: int) -> ItemList | None:
@@ -213,6 +223,7 @@ class WorldLists:
             return None
         got = self._follow_graph.in_list(self._user_rank.inverse(index))
         pairs = [(t, self.user_id(u)) for u, t in got.items()]
+        pairs += [(t, self.user_id(v)) for t, v in self._added("follows", "into", index)]
         return _newest_first(user_id, pairs, "followers")
 
     def _uploads(self, user_id: int) -> ItemList | None:

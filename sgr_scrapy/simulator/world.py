@@ -11,7 +11,9 @@ followings likewise). The seed track (index 0) keeps explicit favoriters and rep
 likes or reposts. Tracks belong to artists through a keyed permutation cut into blocks, so an
 artist's uploads are listed without a scan. Playlists are numbered per owner; related tracks
 are drawn per track. ``--taste-groups`` (off by default) plants taste: users who like one
-group of artists' tracks far above chance (``taste.py``).
+group of artists' tracks far above chance (``taste.py``). ``--epoch E`` (0 by default, today)
+advances time: each epoch adds likes, reposts and follows at the head of lists (``epochs.py``),
+and the counts users and tracks carry grow with them.
 
 Every list is ordered newest first; ``ItemList.times`` are the sort keys behind its cursors.
 ``artist_fans`` draws part of the seed's likers and reposters among artists; ``nested_user``
@@ -32,6 +34,7 @@ from functools import lru_cache
 from itertools import accumulate
 from urllib.parse import unquote, urlsplit
 
+from sgr_scrapy.simulator.epochs import Epochs
 from sgr_scrapy.simulator.graph import EventGraph, Perm
 from sgr_scrapy.simulator.lists import PLAYLISTS_MAX, ItemList, WorldLists
 from sgr_scrapy.simulator.objects import (
@@ -89,6 +92,7 @@ class WorldConfig:
     related_max: int = 60
     taste_groups: int = 0
     taste_strength: float = 0.9
+    epoch: int = 0
 
 
 class World(WorldLists):
@@ -104,6 +108,8 @@ class World(WorldLists):
             raise ValueError(f"taste_groups must be 0 (off) or more, not {cfg.taste_groups}")
         if not 0 <= cfg.taste_strength <= 1:
             raise ValueError(f"taste_strength must be between 0 and 1, not {cfg.taste_strength}")
+        if cfg.epoch < 0:
+            raise ValueError(f"epoch must be 0 (today) or more, not {cfg.epoch}")
         overlap = min(int(cfg.reposters * cfg.repost_overlap), cfg.likers)
         self.config = cfg
         self.n_users = max(cfg.users, cfg.likers + cfg.reposters - overlap + 10, 20)
@@ -153,6 +159,7 @@ class World(WorldLists):
         )
         self._seed_lists: dict[str, tuple[list[int], list[int]]] = {}
         self._seed_times: dict[str, dict[int, int]] = {}
+        self.epochs = Epochs(self, cfg.epoch) if cfg.epoch else None
         self.seed_track_id = self.track_id(0)
         self.user = lru_cache(maxsize=50_000)(self.make_user)  # type: ignore[method-assign]
         self.track = lru_cache(maxsize=50_000)(self.make_track)  # type: ignore[method-assign]
@@ -293,12 +300,23 @@ class World(WorldLists):
         core["followings_count"] = self._follow_graph.owner_events(index)
         core["followers_count"] = self._follow_graph.rank_events(self._user_rank.inverse(index))
         core["playlist_count"] = self.playlist_count(index)
+        if self.epochs is not None:
+            likes = len(self._added("likes", "out", index))
+            core["public_favorites_count"] += likes
+            core["likes_count"] += likes
+            core["reposts_count"] += len(self._added("reposts", "out", index))
+            core["followings_count"] += len(self._added("follows", "out", index))
+            core["followers_count"] += len(self._added("follows", "into", index))
         return core
 
     def _track_core_uncached(self, index: int) -> dict:
         core = track_core(self.seed, index, self.track_id(index), self.config.blocked_share)
         if self.taste is not None and core["genre"] is not None:
             core["genre"] = TASTE_GENRES[self.taste.track_group(index) % len(TASTE_GENRES)]
+        if self.epochs is not None:
+            for key, graph in (("favoritings_count", "likes"), ("reposts_count", "reposts")):
+                if core[key] is not None:
+                    core[key] += len(self._added(graph, "into", index))
         return core
 
     def make_user(self, user_id: int, origin: str = DEFAULT_ORIGIN) -> dict | None:
