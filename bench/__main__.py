@@ -12,6 +12,9 @@
    records = rows written (``python -m bench.feeds --repeat 3`` for medians).
 7. families: every list family on; items/s against the ceiling reading the same families,
    requests against the fewest, and peak RSS at >= 1M rows (``python -m bench.families``).
+9. refresh: ``-a plan=1``'s estimate against the requests the harvest then makes (several
+   worlds and caps), and ``refresh=new`` against ``refresh=1`` after one ``--epoch`` of growth
+   (``python -m bench.refresh``).
 
 Options: ``--only cpu,latency,...``, ``--quick`` (small worlds: a smoke run, not a measure),
 ``--json PATH`` (write the machine and the rows too). Every figure is printed beside its
@@ -28,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cpu, families, feeds, latency, resume, scale
+from bench import cpu, families, feeds, latency, refresh, resume, scale
 from bench.common import Row, machine
 
 BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
@@ -39,6 +42,7 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "resume": resume.run,
     "feeds": lambda quick, cache: feeds.run(quick=quick, repeat=1),
     "families": families.run,
+    "refresh": refresh.run,
 }
 
 

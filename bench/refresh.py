@@ -24,7 +24,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import Row, api_requests, harvest_command, harvest_env, run_process
+from bench.common import (
+    Row,
+    api_requests,
+    harvest_command,
+    harvest_env,
+    run_process,
+    table_count,
+)
 from sgr_scrapy.families import FAMILIES
 from sgr_scrapy.simulator.process import SimulatorProcess
 
@@ -94,7 +101,10 @@ def plan_rows(quick: bool = False) -> list[Row]:
 
 def refresh_rows(quick: bool = False) -> list[Row]:
     """refresh=new against refresh=1 after one epoch (needs the simulator's --epoch)."""
-    world = ["--seed", "5", "--likers", "300" if not quick else "60", "--reposters", "60", *SHAPE]
+    # Longer lists than the plan's worlds: refresh=new saves the pages past each list's head.
+    world = ["--seed", "5", "--likers", "300" if not quick else "60", "--reposters", "60"]
+    world += [*SHAPE[:4], "--likes-mean", "250", "--likes-max", "2500", "--reposts-mean", "40"]
+    world += ["--followings-mean", "150", "--playlists-mean", "2"]
     rows: list[Row] = []
     for label, extra in (("default lists", ()), ("all families", (ALL,))):
         with tempfile.TemporaryDirectory(prefix="sgr-bench-refresh-") as tmp:
@@ -103,14 +113,16 @@ def refresh_rows(quick: bool = False) -> list[Row]:
                 _harvest(sim, db, _args(extra))
             full = Path(tmp) / "full.db"
             shutil.copyfile(db, full)
+            lists = table_count(db, "harvest_lists")
             with SimulatorProcess(*world, "--epoch", "1") as later:
                 fresh, new_requests = _harvest(later, db, [*_args(extra), "-a", "refresh=new"])
                 again, all_requests = _harvest(later, full, [*_args(extra), "-a", "refresh=1"])
         rows.append(
             Row(
                 "9 refresh",
-                f"{label}: requests refresh=new / refresh=1",
-                f"{new_requests:,} / {all_requests:,} ({new_requests / all_requests:.0%}; exit "
+                f"{label}: requests refresh=new / refresh=1 (past each list's first page)",
+                f"{new_requests:,} / {all_requests:,} ({new_requests - lists:,} / "
+                f"{all_requests - lists:,} past the first pages of {lists:,} lists; exit "
                 f"{fresh.returncode}, {again.returncode})",
             )
         )
