@@ -15,6 +15,11 @@
 9. refresh: ``-a plan=1``'s estimate against the requests the harvest then makes (several
    worlds and caps), and ``refresh=new`` against ``refresh=1`` after one ``--epoch`` of growth
    (``python -m bench.refresh``).
+8. analyze: ``scrapy analyze`` on synthetic databases of 1M and 2M likes against implicit's
+   three ``CosineRecommender(K=50).fit`` on the same matrices; wall time, peak RSS
+   (``python -m bench.analyze``).
+10. exports: Parquet and GraphML exports of 1M- and 2M-like databases: rows/s, peak RSS
+   (``python -m bench.exports``).
 
 Options: ``--only cpu,latency,...``, ``--quick`` (small worlds: a smoke run, not a measure),
 ``--json PATH`` (write the machine and the rows too). Every figure is printed beside its
@@ -31,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cpu, families, feeds, latency, refresh, resume, scale
+from bench import analyze, cpu, exports, families, feeds, latency, refresh, resume, scale
 from bench.common import Row, machine
 
 BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
@@ -43,6 +48,8 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "feeds": lambda quick, cache: feeds.run(quick=quick, repeat=1),
     "families": families.run,
     "refresh": refresh.run,
+    "analyze": analyze.run,
+    "exports": exports.run,
 }
 
 

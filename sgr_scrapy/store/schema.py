@@ -258,12 +258,74 @@ CREATE TABLE "harvest_expansions" (
 );
 """
 
+# Schema 5: what `scrapy analyze` writes (sgr_scrapy/analysis/). `user_similarity` and
+# `artist_relationships`, never written before, are rebuilt WITHOUT ROWID (one B-tree instead
+# of a table and its key's index: half the work for the millions of rows a run writes), with
+# the pair's count (`shared`, `support`) and its `rank` in the first id's top-k. Old rows
+# are kept. Each run is one row of `analysis_runs`; `--factors` stores one float32 vector
+# per track and per user (`factors`: little-endian float32s, as numpy's `tobytes()`).
+_SCHEMA_V5 = """
+ALTER TABLE "user_similarity" RENAME TO "user_similarity_v4";
+CREATE TABLE "user_similarity" (
+    "user_id_1" INTEGER NOT NULL,
+    "user_id_2" INTEGER NOT NULL,
+    "similarity" REAL,
+    "shared" INTEGER,
+    "rank" INTEGER,
+    PRIMARY KEY ("user_id_1", "user_id_2")
+) WITHOUT ROWID;
+INSERT INTO "user_similarity" ("user_id_1", "user_id_2", "similarity")
+SELECT "user_id_1", "user_id_2", "similarity" FROM "user_similarity_v4";
+DROP TABLE "user_similarity_v4";
+
+ALTER TABLE "artist_relationships" RENAME TO "artist_relationships_v4";
+CREATE TABLE "artist_relationships" (
+    "artist_id_1" INTEGER NOT NULL,
+    "artist_id_2" INTEGER NOT NULL,
+    "relationship_type" TEXT NOT NULL,
+    "weight" REAL,
+    "support" INTEGER,
+    "rank" INTEGER,
+    PRIMARY KEY ("artist_id_1", "artist_id_2", "relationship_type")
+) WITHOUT ROWID;
+INSERT INTO "artist_relationships" ("artist_id_1", "artist_id_2", "relationship_type", "weight")
+SELECT "artist_id_1", "artist_id_2", "relationship_type", "weight"
+FROM "artist_relationships_v4";
+DROP TABLE "artist_relationships_v4";
+
+CREATE TABLE "analysis_runs" (
+    "run_id" INTEGER PRIMARY KEY,
+    "started_at" TEXT NOT NULL,
+    "finished_at" TEXT,
+    "parameters" TEXT NOT NULL,
+    "users" INTEGER,
+    "tracks" INTEGER,
+    "artists" INTEGER,
+    "engagements" INTEGER,
+    "rows" TEXT,
+    "seconds" TEXT,
+    "peak_memory_mb" INTEGER,
+    "evaluation" TEXT
+);
+CREATE TABLE "track_factors" (
+    "track_id" INTEGER PRIMARY KEY,
+    "run_id" INTEGER NOT NULL,
+    "factors" BLOB NOT NULL
+);
+CREATE TABLE "user_factors" (
+    "user_id" INTEGER PRIMARY KEY,
+    "run_id" INTEGER NOT NULL,
+    "factors" BLOB NOT NULL
+);
+"""
+
 # (version, SQL script): each script brings a database from version - 1 to version.
 MIGRATIONS: list[tuple[int, str]] = [
     (1, _SCHEMA_V1),
     (2, _SCHEMA_V2),
     (3, _SCHEMA_V3),
     (4, _SCHEMA_V4),
+    (5, _SCHEMA_V5),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
