@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint format demo bench simulator clean
+.PHONY: install test test-fast lint format demo bench simulator clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ format: $(STAMP)
 
 test: lint
 	$(PY) -m pytest
+
+# The quick tier while working: everything but the end-to-end tests marked slow.
+test-fast: lint
+	$(PY) -m pytest -m "not slow"
 
 demo: $(STAMP)
 	$(PY) -m sgr_scrapy.demo --fresh

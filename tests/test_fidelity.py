@@ -15,6 +15,8 @@ import pytest
 
 from tests.helpers import api_get, assert_matches_truth, run_harvest
 
+pytestmark = pytest.mark.slow
+
 # Half the users are artists, and half of the seed's likers and reposters are artists, so many
 # are seen nested inside liked tracks before their own favoriters or reposters page arrives.
 # The favoriters list spans several pages, so likes lists of the first page's users are read

@@ -19,8 +19,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from sgr_scrapy.simulator.process import SimulatorProcess
 from tests.helpers import ROOT, wait_for_rows
+
+pytestmark = pytest.mark.slow
 
 SECTION = "## Run it by hand against the simulator"
 README_PORT = "8765"

@@ -31,6 +31,8 @@ from tests.helpers import (
     wait_for_rows,
 )
 
+pytestmark = pytest.mark.slow
+
 ALL = ",".join(FAMILIES)
 LISTS = {"default lists": ",".join(DEFAULT_LISTS), "all families": ALL}
 # Few users with long lists (likes, reposts and followings of several pages), so a full

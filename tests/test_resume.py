@@ -18,6 +18,8 @@ from tests.helpers import (
     wait_for_rows,
 )
 
+pytestmark = pytest.mark.slow
+
 # Latency makes the harvest last long enough to be stopped in the middle.
 WORLD = ["--users", "1500", "--tracks", "6000", "--likers", "400", "--reposters", "150"]
 WORLD += ["--likes-mean", "25", "--likes-max", "1200", "--latency-ms", "15", "--jitter-ms", "5"]
