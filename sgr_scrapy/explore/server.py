@@ -18,15 +18,16 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
-
-import uvicorn
-from datasette.app import Datasette
-from datasette.database import Database
-from datasette.utils import ConnectionProblem, check_connection
+from typing import TYPE_CHECKING, TextIO
 
 from sgr_scrapy.explore.metadata import metadata
 from sgr_scrapy.store.errors import ADVICE, error_code, one_line
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+
+# Datasette and uvicorn are imported where they are used: Scrapy imports every project command
+# to list them, and `scrapy crawl` should not pay ~0.45 s for a server it never starts.
 
 HOST = "127.0.0.1"  # never another interface: the database is served without authentication
 DEFAULT_PORT = 8001  # Datasette's own default
@@ -89,6 +90,9 @@ def listen(port: int) -> socket.socket:
 
 def datasette(path: Path) -> Datasette:
     """Datasette over `path`, named NAME, with the harvest's metadata."""
+    from datasette.app import Datasette
+    from datasette.database import Database
+
     ds = Datasette(metadata=metadata(NAME, path), settings=SETTINGS)
     if "_memory" in ds.databases:  # added when Datasette is given no file
         ds.remove_database("_memory")
@@ -99,6 +103,8 @@ def datasette(path: Path) -> Datasette:
 
 async def check_database(ds: Datasette, path: Path) -> None:
     """Open the file as Datasette will; refuse a file that is not a harvest's database."""
+    from datasette.utils import ConnectionProblem, check_connection
+
     db = ds.databases[NAME]
     try:
         await db.execute_fn(check_connection)
@@ -113,6 +119,8 @@ async def check_database(ds: Datasette, path: Path) -> None:
 
 
 async def _serve(ds: Datasette, path: Path, port: int, announce: Callable[[str], None]) -> None:
+    import uvicorn
+
     await check_database(ds, path)
     sock = listen(port)
     url = f"http://{HOST}:{sock.getsockname()[1]}/{NAME}"
