@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import sqlite3
@@ -33,24 +32,20 @@ from sgr_scrapy.explore.queries import QUERIES
 from sgr_scrapy.explore.tables import TABLES
 from sgr_scrapy.simulator.process import SimulatorProcess
 from sgr_scrapy.store import Store, StoreError
-from tests.helpers import ROOT, run_harvest, start_harvest, wait_for_rows
+from tests.helpers import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    ROOT,
+    run_harvest,
+    start_harvest,
+    wait_for_rows,
+)
 
 SMALL = ["--users", "400", "--tracks", "2500", "--likers", "80", "--reposters", "30"]
 SMALL += ["--likes-mean", "15", "--likes-max", "300"]
 # Slow enough to be stopped in the middle (as tests/test_resume.py's world).
 SLOW = ["--users", "1500", "--tracks", "6000", "--likers", "400", "--reposters", "150"]
 SLOW += ["--likes-mean", "25", "--likes-max", "1200", "--latency-ms", "15", "--jitter-ms", "5"]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def explore_env(**extra: str) -> dict[str, str]:

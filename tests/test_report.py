@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from sgr_scrapy.export.report.figures import ANALYSIS, FIGURES
+from tests.helpers import CHROMIUM, CHROMIUM_FLAGS
 from tests.test_export import ERROR_LINE, analyzed_copy, harvested_database, scrapy
 
-CHROMIUM = Path("/usr/bin/chromium")
 HARVEST_FIGURES = [f.name for f in FIGURES if f.section != ANALYSIS]
 # A reference to anything outside the page: a source, a link, a stylesheet, a font, a script.
 OUTSIDE = re.compile(
@@ -71,7 +71,7 @@ def test_report_after_analyze_has_every_figure(analyzed: Path, tmp_path: Path) -
 
 
 def test_report_opens_in_headless_chromium_with_no_network(analyzed: Path, tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
+    if CHROMIUM is None:
         pytest.skip(
             "!!! /usr/bin/chromium IS NOT INSTALLED: the report was NOT opened in a browser. "
             "Install it (apt-get install chromium; .ci/run does) to run this test !!!"
@@ -81,15 +81,8 @@ def test_report_opens_in_headless_chromium_with_no_network(analyzed: Path, tmp_p
     shot = tmp_path / "report.png"  # kept in the test's temporary directory as an artefact
     proc = subprocess.run(
         [
-            str(CHROMIUM),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            CHROMIUM,
+            *CHROMIUM_FLAGS,
             # No network at all: every host unresolvable, every request through a dead proxy.
             "--host-resolver-rules=MAP * ~NOTFOUND",
             "--proxy-server=127.0.0.1:9",
