@@ -13,7 +13,6 @@ from urllib.parse import ParseResult, SplitResult, urlencode, urlsplit, urlunspl
 
 import orjson
 
-from sgr_scrapy.families import FAMILIES, list_key  # noqa: F401 (list_key: re-exported)
 from sgr_scrapy.items import Playlist, Track, User
 
 # SoundCloud has been seen handing out next_hrefs on its internal host (soundcloud/api#309,
@@ -71,15 +70,6 @@ def track_url(api_url: str, track_id: int) -> str:
 
 def user_url(api_url: str, user_id: int) -> str:
     return f"{api_url}/users/{user_id}"
-
-
-def first_page_url(api_url: str, kind: str, owner_id: int) -> str:
-    """The first page of a list of family `kind` (families.py); later pages follow next_href."""
-    try:
-        family = FAMILIES[kind]
-    except KeyError:
-        raise ValueError(f"unknown list kind {kind!r}") from None
-    return family.first_page_url(api_url, owner_id)
 
 
 def rebase(url: str, api_url: str) -> str:

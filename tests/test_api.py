@@ -7,6 +7,7 @@ import pytest
 
 from sgr_scrapy import api
 from sgr_scrapy.args import ArgumentError, HarvestArgs
+from sgr_scrapy.families import FAMILIES
 
 API = "https://api.soundcloud.com"
 
@@ -42,11 +43,11 @@ def test_check_seed_url_refuses_other_urls_with_one_line(url: str, words: str) -
 
 
 def test_first_page_urls_ask_for_200_items_and_every_access_level() -> None:
-    likes = api.first_page_url(API, "likes", 5)
+    likes = FAMILIES["likes"].first_page_url(API, 5)
     assert likes.startswith(f"{API}/users/5/likes/tracks?")
     assert "limit=200" in likes and "linked_partitioning=true" in likes
     assert "access=playable%2Cpreview%2Cblocked" in likes
-    assert api.first_page_url(API, "favoriters", 7) == (
+    assert FAMILIES["favoriters"].first_page_url(API, 7) == (
         f"{API}/tracks/7/favoriters?limit=200&linked_partitioning=true"
     )
 

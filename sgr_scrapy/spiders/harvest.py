@@ -353,8 +353,7 @@ class HarvestSpider(Spider):
         if self.crawler.stats.get_value("sgr/stopping") or not self.crawler.crawling:
             return
         pipeline = self.pipeline
-        pipeline.flush()  # this hop's rows must be in the database before they are counted
-        if pipeline.write_error:
+        if not self._committed():  # this hop's rows must be in the database to be counted
             return
         hop = self.hop
         counts: Counter[int] = Counter()
@@ -393,11 +392,15 @@ class HarvestSpider(Spider):
         self._progress_stats()
         yield from self._pump()
 
+    def _committed(self) -> bool:
+        """Commit what the pipeline holds; False when the database cannot be written."""
+        pipeline = self.pipeline
+        pipeline.flush()
+        return not pipeline.write_error
+
     def _plan(self) -> None:
         """`-a plan=1`: estimate the lists this run did not read, from the users' counts."""
-        pipeline = self.pipeline
-        pipeline.flush()  # the users' rows must be in the database to be read back
-        if pipeline.write_error:
+        if not self._committed():  # the users' rows must be in the database to be read back
             return
         stats = self.crawler.stats
         started = stats.get_value("start_time")
@@ -560,11 +563,9 @@ class HarvestSpider(Spider):
         try:
             collection, next_href = api.parse_page(response.body)
         except api.ApiError as exc:
-            retry = backoff_retry(self.crawler, response.request, "bad_body")
-            if retry is not None:
-                yield retry
-            else:
-                yield from self._fail(live, response.url, f"bad response body: {exc}")
+            yield from self._retry_or_fail(
+                live, response, response.url, f"bad response body: {exc}"
+            )
             return
         before = len(live.taken)
         page, cut_short = self._read_items(live, collection)
@@ -740,11 +741,9 @@ class HarvestSpider(Spider):
         try:
             obj = api.parse_object(response.body)
         except api.ApiError as exc:
-            retry = backoff_retry(self.crawler, response.request, "bad_body")
-            if retry is not None:
-                yield retry
-            else:
-                yield from self._fail(live, held.url, f"bad playlist {playlist_id}: {exc}")
+            yield from self._retry_or_fail(
+                live, response, held.url, f"bad playlist {playlist_id}: {exc}"
+            )
             return
         tracks = obj.get("tracks")
         rows = held.page.rows
@@ -806,6 +805,17 @@ class HarvestSpider(Spider):
             yield self._list_request(key, first)
             return
         yield from self._fail(live, request.url, _failure_reason(failure))
+
+    def _retry_or_fail(
+        self, live: LiveList, response: Response, url: str, reason: str
+    ) -> Iterator[Any]:
+        """A body that is not what the API documents: ask again with back-off, or, once the
+        retries are spent, fail the list at `url` (the page a rerun reads again)."""
+        retry = backoff_retry(self.crawler, response.request, "bad_body")
+        if retry is not None:
+            yield retry
+        else:
+            yield from self._fail(live, url, reason)
 
     def _fail(self, live: LiveList, url: str, reason: str) -> Iterator[Any]:
         progress = live.progress
