@@ -5,7 +5,9 @@ Settings read: SGR_DB_PATH, SGR_BATCH_SIZE (rows per transaction at most), SGR_F
 FEEDS (whether to export records, see feeds.py).
 
 A page's rows and its list's new position go into the same transaction, so whatever moment the
-process dies at, the database holds whole pages and cursors that point just past them. A batch
+process dies at, the database holds whole pages and cursors that point just past them. Each
+batch is finished (most upserts, the COMMIT) on the store's commit thread while the spider goes
+on; the next batch, or anything that reads the store, waits for it first. A batch
 that cannot be stored (disk full, a damaged file) is one ERROR line and a clean stop: it was
 rolled back whole, so the next run fetches its pages again. Never a dump of its rows.
 
@@ -49,6 +51,8 @@ class SQLitePipeline:
         self._timer: task.LoopingCall | None = None
         self.summary: dict[str, object] = {}
         self.write_error: str | None = None  # a failed commit stops all further writes
+        # The batch whose COMMIT runs behind: (pages, rows per kind), counted once it holds.
+        self._committing: tuple[int, dict[str, int]] | None = None
         self.store_raw_json = settings.getbool("SGR_STORE_RAW_JSON", True)
         self.export_records = feeds.feeds_configured(settings)
 
@@ -86,36 +90,63 @@ class SQLitePipeline:
             self.flush()
 
     def flush(self) -> None:
+        """Write what the buffer holds; its COMMIT runs behind (see commit())."""
         pages, self.buffer, self.buffered_rows = self.buffer, [], 0
         self.last_flush = time.monotonic()
-        if not pages or self.store is None or self.write_error:
+        if not pages or not self._settle():
             return
         try:
-            written = self.store.write(pages)
+            written = self.store.write(pages, behind=True)  # type: ignore[union-attr]
         except Exception as exc:
-            # Disk full, say: one line, and stop. The batch was rolled back whole, so its
-            # pages are simply fetched again by the next run. Anything else is a bug, but
-            # still one line here: Scrapy would log the whole batch with its traceback.
-            message = str(exc)
-            if not isinstance(exc, StoreError):
-                logger.debug("cannot write a batch", exc_info=True)
-                message = one_line(f"cannot write to {self.db_path}: {type(exc).__name__}: {exc}")
-            self.write_error = message
-            self._store_error(message)
-            deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_error"))
+            self._write_failed(exc)
             return
-        stats = self.crawler.stats
-        stats.inc_value("sgr/commits")
-        stats.inc_value("sgr/pages_committed", sum(1 for p in pages if p.progress is not None))
-        for kind, count in written.items():
-            stats.inc_value(f"sgr/rows/{kind}", count)
+        self._committing = (sum(1 for p in pages if p.progress is not None), written)
+
+    def commit(self) -> bool:
+        """Write and commit everything buffered; False when the database cannot be written."""
+        self.flush()
+        return self._settle()
+
+    def _settle(self) -> bool:
+        """Wait for the batch committing behind, then count it; False after a write error.
+
+        The store commits each batch on a worker thread while the spider goes on parsing
+        (Store.commit_behind), so a batch counts in the stats only once its COMMIT held.
+        """
+        if self.store is None or self.write_error:
+            return False
+        try:
+            self.store.sync()
+        except Exception as exc:
+            self._write_failed(exc)
+            return False
+        if self._committing is not None:
+            (pages, written), self._committing = self._committing, None
+            stats = self.crawler.stats
+            stats.inc_value("sgr/commits")
+            stats.inc_value("sgr/pages_committed", pages)
+            for kind, count in written.items():
+                stats.inc_value(f"sgr/rows/{kind}", count)
+        return True
+
+    def _write_failed(self, exc: Exception) -> None:
+        """Disk full, say: one line, and stop. The batch was rolled back whole, so its pages
+        are simply fetched again by the next run. Anything else is a bug, but still one line
+        here: Scrapy would log the whole batch with its traceback."""
+        message = str(exc)
+        if not isinstance(exc, StoreError):
+            logger.debug("cannot write a batch", exc_info=True)
+            message = one_line(f"cannot write to {self.db_path}: {type(exc).__name__}: {exc}")
+        self.write_error = message
+        self._store_error(message)
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_error"))
 
     def close_spider(self) -> None:
         if self._timer is not None and self._timer.running:
             self._timer.stop()
         if self.store is None:
             return
-        self.flush()
+        self.commit()
         if self.export_records:
             self.export()
         try:

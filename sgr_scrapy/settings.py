@@ -49,7 +49,7 @@ SGR_DB_PATH = _env("SGR_DB_PATH", "data/cache/tracks.db")
 # Where an obtained token and the newest single-use refresh token are kept (mode 0600), so runs
 # reuse them instead of spending the app's 50 client-credentials exchanges per 12 hours.
 SGR_TOKEN_CACHE = _env("SGR_TOKEN_CACHE", "data/cache/oauth-token.json")
-SGR_BATCH_SIZE = 2000  # rows per transaction at most
+SGR_BATCH_SIZE = 5000  # rows per transaction at most
 SGR_FLUSH_INTERVAL = 1.0  # seconds between commits at most
 SGR_LISTS_IN_FLIGHT = 48  # cursor chains walked at once
 SGR_PROGRESS_INTERVAL = 10.0  # seconds between progress lines

@@ -394,9 +394,7 @@ class HarvestSpider(Spider):
 
     def _committed(self) -> bool:
         """Commit what the pipeline holds; False when the database cannot be written."""
-        pipeline = self.pipeline
-        pipeline.flush()
-        return not pipeline.write_error
+        return self.pipeline.commit()
 
     def _plan(self) -> None:
         """`-a plan=1`: estimate the lists this run did not read, from the users' counts."""

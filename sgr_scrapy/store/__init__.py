@@ -18,6 +18,8 @@ reads its resume state (`seeds`, `lists`, `taken_ids`, `failed_pages`) back on (
   out; the views `tracks_full` and `users_full` put them back (README: The database).
 - Every storage error (disk full, damaged file, another writer) is a StoreError of one line.
 - A `Store` is not thread-safe; use it from one thread at a time (it may be a worker thread).
+  `write(pages, behind=True)` finishes the batch on the Store's own commit thread
+  (`commit_behind`); any later use of the connection waits for it first (`sync`).
 
 The harvest uses the store only through `HarvestStore`: the spider, the pipeline, the
 extensions and the feed export call nothing else, so another database (PostgreSQL, say) could
@@ -86,8 +88,11 @@ class HarvestStore(Protocol):
 
     store_raw_json: bool  # False: new rows get no raw_json (SGR_STORE_RAW_JSON=0)
 
-    # pipeline: a batch of pages in one transaction; rows written per row kind
-    def write(self, pages: Iterable[Page]) -> dict[str, int]: ...
+    # pipeline: a batch of pages in one transaction; rows written per row kind. With `behind`
+    # the transaction may end on another thread: sync() waits for it (StoreError if it failed),
+    # and every other method waits for it first.
+    def write(self, pages: Iterable[Page], *, behind: bool = False) -> dict[str, int]: ...
+    def sync(self) -> None: ...
 
     # pipeline: the run's record
     def begin_run(self) -> int: ...

@@ -14,6 +14,7 @@ import functools
 import logging
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Concatenate, NoReturn, ParamSpec, Self, TypeVar
@@ -56,10 +57,49 @@ class StoreBase:
     def __init__(
         self, conn: sqlite3.Connection, path: Path, lock_fd: int | None, real: Path | None = None
     ) -> None:
-        self.conn = conn
+        self._conn: sqlite3.Connection | None = conn
         self.path = path
         self.real_path = real or path  # `path` with symlinks resolved: where the -wal file is
         self._lock_fd = lock_fd
+        # A transaction's end handed to the commit thread, and what to do once it holds.
+        self._committing: tuple[Future[object], Callable[[], None]] | None = None
+        self._committer: ThreadPoolExecutor | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection, once a commit running behind has finished (sync())."""
+        if self._committing is not None:
+            self.sync()
+        return self._conn  # type: ignore[return-value]
+
+    # -- committing behind ----------------------------------------------------------------
+
+    def commit_behind(self, commit: Callable[[], None], done: Callable[[], None]) -> None:
+        """Run `commit` (the open transaction's last statements and its COMMIT) on a worker
+        thread; `done()` runs once it holds.
+
+        SQLite releases the GIL for each whole statement (upserts, the COMMIT writing the WAL,
+        now and then a checkpoint), so the caller goes on parsing pages on the other core.
+        `commit` should seldom call Python from SQL: each call waits for the GIL. Any use of
+        `conn` first waits for it (sync()), so nothing else runs on the connection meanwhile.
+        """
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix="sgr-commit")
+        self._committing = (self._committer.submit(commit), done)
+
+    def sync(self) -> None:
+        """Wait for a commit running behind; a one-line StoreError if it failed (its batch
+        rolled back whole, so its pages are fetched again by the next run)."""
+        committing, self._committing = self._committing, None
+        if committing is None:
+            return
+        future, done = committing
+        try:
+            future.result()
+        except BaseException as exc:
+            self._rollback()
+            self._raise(exc, "cannot write to")
+        done()
 
     # -- opening, migrating, closing ------------------------------------------------------
 
@@ -129,6 +169,7 @@ class StoreBase:
             # world where most tracks are seen once (bench: the wide CPU world).
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute("PRAGMA wal_autocheckpoint=8192")
+            conn.execute("PRAGMA temp_store=MEMORY")  # a batch's stages (kinds.py): a few MB
             conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
             conn.execute("PRAGMA foreign_keys=OFF")
         except sqlite3.DatabaseError as exc:
@@ -248,10 +289,15 @@ class StoreBase:
     def close(self) -> None:
         """Close the connection and release the lock; calling it twice is harmless."""
         try:
-            if self.conn is not None:
-                self.conn.close()
+            if self._conn is not None:
+                with contextlib.suppress(StoreError):  # reported by whoever wrote the batch
+                    self.sync()
+                self._conn.close()
         finally:
-            self.conn = None  # type: ignore[assignment]
+            self._conn = None
+            if self._committer is not None:
+                self._committer.shutdown()
+                self._committer = None
             if self._lock_fd is not None:
                 release_lock(self._lock_fd)
                 self._lock_fd = None

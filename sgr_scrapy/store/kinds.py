@@ -37,14 +37,34 @@ NEW = "excluded.{c}"  # the new value, whatever it is
 OR = "{t}.{c} | excluded.{c}"  # source bits: every list that ever read the row
 
 
+def merged_in_python(function: str) -> str:
+    """A JSON column merged by the Python SQL function `function` (merge.py), called only when
+    both sides are known and differ: what merge_json returns at once otherwise, done in SQL
+    (a resumed harvest meets the same objects again, and a call from the commit thread waits
+    for the GIL)."""
+    return (
+        "CASE WHEN excluded.{c} IS NULL OR excluded.{c} = {t}.{c} THEN {t}.{c} "
+        "WHEN {t}.{c} IS NULL THEN excluded.{c} "
+        f"ELSE {function}({{t}}.{{c}}, excluded.{{c}}) END"
+    )
+
+
 def upsert_sql(
-    table: str, columns: tuple[str, ...], key: tuple[str, ...], merge: Mapping[str, str], seen: bool
+    table: str,
+    columns: tuple[str, ...],
+    key: tuple[str, ...],
+    merge: Mapping[str, str],
+    seen: bool,
+    stage: str | bool = False,
 ) -> str:
     """INSERT ... ON CONFLICT (key) DO UPDATE: each non-key column by its `merge` expression
-    (COALESCE by default); with `seen`, `first_seen` set once and `last_seen` on every write."""
+    (COALESCE by default); with `seen`, `first_seen` set once and `last_seen` on every write.
+
+    One row of parameters, or with `stage` (a quoted name) every row of that temporary table,
+    in order."""
     table_q = q(table)
     names = [q(c) for c in columns]
-    marks = ["?" for _ in columns]
+    marks = [q(c) if stage else "?" for c in columns]
     sets = [
         f"{q(c)} = " + merge.get(c, COALESCE).format(c=q(c), t=table_q)
         for c in columns
@@ -55,8 +75,10 @@ def upsert_sql(
         marks += [NOW, NOW]
         sets.append('"last_seen" = excluded."last_seen"')
     action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
+    # `WHERE true`: without it SQLite could read ON CONFLICT as a join constraint.
+    rows = f"SELECT {{}} FROM temp.{stage} WHERE true ORDER BY rowid" if stage else "VALUES ({})"
     return (
-        f"INSERT INTO {table_q} ({', '.join(names)}) VALUES ({', '.join(marks)}) "
+        f"INSERT INTO {table_q} ({', '.join(names)}) {rows.format(', '.join(marks))} "
         f"ON CONFLICT ({', '.join(q(c) for c in key)}) {action}"
     )
 
@@ -73,16 +95,32 @@ class RowKind:
     seen: bool = True  # the table has first_seen and last_seen
     trim: Callable[[str | None], str | None] | None = None
     columns: tuple[str, ...] = field(init=False)
+    # Staged, then upserted with the COMMIT on the commit thread (Store.commit_behind): the
+    # caller only copies the rows into a bare temporary table (`stage_sql`, a tenth of the
+    # upsert's time); the upsert (`sql`), with its conflicts and indexes, runs in one
+    # statement, SQLite holding no GIL. Only for a kind whose merge calls Python rarely (each
+    # call waits for the GIL): never, or only when two different objects merge
+    # (`merged_in_python`). The others: one executemany of `sql`, at once.
+    behind: bool = True
     sql: str = field(init=False)
+    stage_sql: str = field(init=False)  # when `behind`: INSERT INTO the stage
+    stage_ddl: str = field(init=False)  # CREATE TEMP TABLE of the stage
+    unstage_sql: str = field(init=False)  # DELETE FROM the stage
     get: Callable[[Any], tuple[Any, ...]] = field(init=False)  # a row's upsert parameters
     get_key: Callable[[Any], Any] = field(init=False)  # its key: one value, or a tuple
     has_raw: bool = field(init=False)
 
     def __post_init__(self) -> None:
         columns = tuple(f.name for f in dataclasses.fields(self.row))
+        stage = q(f"sgr_stage_{self.table}")
         computed = {
             "columns": columns,
-            "sql": upsert_sql(self.table, columns, self.key, self.merge, self.seen),
+            "sql": upsert_sql(
+                self.table, columns, self.key, self.merge, self.seen, self.behind and stage
+            ),
+            "stage_sql": f"INSERT INTO temp.{stage} VALUES ({', '.join('?' for _ in columns)})",
+            "stage_ddl": f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({', '.join(map(q, columns))})",
+            "unstage_sql": f"DELETE FROM temp.{stage}",
             "get": attrgetter(*columns),
             "get_key": attrgetter(*self.key),
             "has_raw": columns[-1] == "raw_json",
@@ -111,7 +149,7 @@ ROW_KINDS: dict[type, RowKind] = {
             "tracks",
             ("track_id",),
             {
-                "raw_json": "sgr_merge_track({t}.{c}, excluded.{c})",
+                "raw_json": merged_in_python("sgr_merge_track"),
                 # A mini track carries no tags: "[]" and "{}" are treated as unknown so they
                 # cannot erase known tags.
                 "tags": "COALESCE(NULLIF(excluded.{c}, '[]'), {t}.{c})",
@@ -123,8 +161,9 @@ ROW_KINDS: dict[type, RowKind] = {
             User,
             "users",
             ("user_id",),
-            {"raw_json": "sgr_merge_user({t}.{c}, excluded.{c})"},
+            {"raw_json": merged_in_python("sgr_merge_user")},
             trim=trim_user_json,
+            behind=False,  # a user met mini (nested in a track) then whole merges often
         ),
         RowKind(
             Engagement,
@@ -137,7 +176,8 @@ ROW_KINDS: dict[type, RowKind] = {
             Playlist,
             "playlists",
             ("playlist_id",),
-            {"raw_json": "sgr_merge_json({t}.{c}, excluded.{c})"},
+            {"raw_json": merged_in_python("sgr_merge_json")},
+            behind=False,  # a playlist met with its tracks cut short, then whole
         ),
         RowKind(PlaylistTrack, "playlist_tracks", ("playlist_id", "position"), {"track_id": NEW}),
         RowKind(RelatedTrack, "related_tracks", ("track_id", "related_track_id", "source")),

@@ -4,11 +4,17 @@ A page's rows and its list's new position are committed together, so a crash los
 pages, never half of one, and never advances a cursor past rows that were not written. Rows are
 grouped by class and each kind (kinds.py) is one `executemany`: the hot path does no per-row
 Python work beyond the grouping, the key check and `raw_json` trimming.
+
+With `behind` (the pipeline), the caller's thread only upserts the kinds merged in Python
+(users, playlists) and copies the rest into their stages; the stages' upserts and the COMMIT
+run on the commit thread (base.commit_behind), where SQLite holds no GIL: a harvest's storage
+work moves off the thread that parses pages.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sqlite3
 from collections.abc import Iterable, Iterator
 from operator import attrgetter
@@ -70,13 +76,15 @@ class Writes(StoreBase):
         super()._opened()
         self._failed_lists = {row[0] for row in self.conn.execute(_FAILED_LISTS_SQL)}
 
-    def write(self, pages: Iterable[Page]) -> dict[str, int]:
+    def write(self, pages: Iterable[Page], *, behind: bool = False) -> dict[str, int]:
         """Store every page in one transaction: all of them, or on error none of them.
 
         Returns the rows written per row kind ({"tracks": 3, "engagements": 5, ...}; kinds
         with none are left out). A storage error (disk full, damaged file, another writer) is a
         one-line StoreError; the batch is rolled back, so its pages are simply fetched again by
         the next run. A row of a class that is no row kind is a TypeError, before anything.
+        With `behind`, the transaction is finished on the commit thread: errors met there come
+        from `sync()`, or from whatever uses the store next.
         """
         pages = list(pages)
         grouped: dict[type, list[Any]] = {}
@@ -108,8 +116,17 @@ class Writes(StoreBase):
         except sqlite3.Error as exc:
             self._raise(exc, "cannot write to")
         try:
+            # Kinds written behind (kinds.py) are staged here and upserted with the COMMIT
+            # (on the commit thread when `behind`); the others are upserted here.
+            last: list[str] = []
             for kind, rows in batches:
-                conn.executemany(kind.sql, self._params(kind, rows))
+                params = self._params(kind, rows)
+                if kind.behind:
+                    conn.execute(kind.stage_ddl)
+                    conn.executemany(kind.stage_sql, params)
+                    last += (kind.sql, kind.unstage_sql)
+                else:
+                    conn.executemany(kind.sql, params)
             if expansions:
                 conn.executemany(_EXPANSION_SQL, expansions)
             # The harvest's state, one executemany per statement: a list's pages come in order
@@ -132,12 +149,20 @@ class Writes(StoreBase):
             conn.executemany(
                 _SEED_SQL, ((p.seed.url, p.seed.track_id) for p in pages if p.seed is not None)
             )
-            conn.execute("COMMIT")
+            if not behind:
+                _finish(conn, last)
         except BaseException as exc:
             self._rollback()
             self._raise(exc, "cannot write to")
-        self.dropped += dropped
-        self._failed_lists = (self._failed_lists - cleared) | added
+
+        def committed() -> None:
+            self.dropped += dropped
+            self._failed_lists = (self._failed_lists - cleared) | added
+
+        if behind:
+            self.commit_behind(functools.partial(_finish, conn, last), committed)
+        else:
+            committed()
         return {kind.name: len(rows) for kind, rows in batches}
 
     def _params(self, kind: RowKind, rows: list[Any]) -> Iterator[tuple[Any, ...]]:
@@ -151,3 +176,10 @@ class Writes(StoreBase):
         if trim is None:
             return map(get, rows)
         return ((*row[:-1], trim(row[-1])) for row in map(get, rows))
+
+
+def _finish(conn: sqlite3.Connection, statements: list[str]) -> None:
+    """Run the transaction's last statements and COMMIT it."""
+    for sql in statements:
+        conn.execute(sql)
+    conn.execute("COMMIT")
