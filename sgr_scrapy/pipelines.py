@@ -210,6 +210,9 @@ class SQLitePipeline:
             self.store = None
 
     def _store_error(self, message: str) -> None:
+        stats = self.crawler.stats
+        if stats.get_value("sgr/store_error") == message:
+            return  # already said: the spider met it first, reading the store
         logger.error("%(error)s", {"error": message})
-        if not self.crawler.stats.get_value("sgr/store_error"):
-            self.crawler.stats.set_value("sgr/store_error", message)
+        if not stats.get_value("sgr/store_error"):
+            stats.set_value("sgr/store_error", message)

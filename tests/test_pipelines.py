@@ -20,7 +20,7 @@ from sgr_scrapy import store as store_module
 from sgr_scrapy.items import ListProgress, Page
 from sgr_scrapy.pipelines import SQLitePipeline
 from sgr_scrapy.spiders.harvest import HarvestSpider
-from sgr_scrapy.store import Store
+from sgr_scrapy.store import Store, StoreError
 from tests.test_store import corrupt_middle, hold_write_lock, make_database, track
 
 
@@ -80,6 +80,40 @@ def test_a_corrupt_page_met_at_run_time_is_one_short_line_and_a_clean_stop(
     assert pipeline.crawler.stats.get_value("sgr/store_error") == line
     pipeline.spider_closed("store_error")
     assert pipeline.store is None
+
+
+def test_a_batch_lost_behind_and_met_by_the_spider_first_stops_every_later_write(
+    pipeline: SQLitePipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The spider may read the store before the pipeline writes again: it meets the lost
+    batch's error first (one line); the pipeline then writes nothing more, and says nothing."""
+    pipeline.open_spider()
+    store = pipeline.store
+    assert store is not None
+    first = ListProgress("likes:1", "likes", 1, pages=1, items=1)
+    assert pipeline.commit() and pipeline.process_item(Page(rows=[track(1)], progress=first))
+    assert pipeline.commit()
+    (pages,) = store.conn.execute("PRAGMA page_count").fetchone()
+    store.conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full
+    second = ListProgress("likes:1", "likes", 1, pages=2, items=3000)
+    pipeline.process_item(
+        Page(rows=[track(i, title="t" * 500) for i in range(2, 3002)], progress=second)
+    )
+    with pytest.raises(StoreError) as caught:
+        store.lists()  # the spider, reading: it logs the error and stops (HarvestSpider)
+    pipeline.crawler.stats.set_value("sgr/store_error", str(caught.value))
+    store.conn.execute("PRAGMA max_page_count = 1000000")  # space again, too late
+    third = ListProgress("likes:1", "likes", 1, pages=3, items=3001)
+    with caplog.at_level(logging.INFO):
+        pipeline.process_item(Page(rows=[track(9000)], progress=third))
+        assert pipeline.commit() is False
+    assert not storage_errors(caplog)
+    assert pipeline.write_error == str(caught.value)
+    pipeline.close_spider()
+    pipeline.spider_closed("store_error")
+    with Store.open(pipeline.db_path) as reopened:
+        assert [p.pages for p in reopened.lists()] == [1]
+        assert reopened.table_counts()["tracks"] == 1
 
 
 def test_spider_closed_behind_another_writer_still_finishes_the_run_row(

@@ -64,6 +64,9 @@ class StoreBase:
         # A transaction's end handed to the commit thread, and what to do once it holds.
         self._committing: tuple[Future[object], Callable[[], None]] | None = None
         self._committer: ThreadPoolExecutor | None = None
+        # Why a batch committing behind was lost: no later batch may be written (its lists'
+        # positions would pass pages that are not in the database).
+        self._lost: BaseException | None = None
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -89,16 +92,25 @@ class StoreBase:
 
     def sync(self) -> None:
         """Wait for a commit running behind; a one-line StoreError if it failed (its batch
-        rolled back whole, so its pages are fetched again by the next run)."""
+        rolled back whole, so its pages are fetched again by the next run).
+
+        Once a batch is lost, every later sync() and write() raises the same error: reads go
+        on, but nothing written after it may reach the database."""
         committing, self._committing = self._committing, None
         if committing is None:
+            if self._lost is not None:
+                raise self._lost
             return
         future, done = committing
         try:
             future.result()
         except BaseException as exc:
             self._rollback()
-            self._raise(exc, "cannot write to")
+            try:
+                self._raise(exc, "cannot write to")
+            except BaseException as raised:
+                self._lost = raised
+                raise
         done()
 
     # -- opening, migrating, closing ------------------------------------------------------
@@ -290,7 +302,7 @@ class StoreBase:
         """Close the connection and release the lock; calling it twice is harmless."""
         try:
             if self._conn is not None:
-                with contextlib.suppress(StoreError):  # reported by whoever wrote the batch
+                with contextlib.suppress(Exception):  # reported by whoever wrote the batch
                     self.sync()
                 self._conn.close()
         finally:

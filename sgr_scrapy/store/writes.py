@@ -86,6 +86,7 @@ class Writes(StoreBase):
         With `behind`, the transaction is finished on the commit thread: errors met there come
         from `sync()`, or from whatever uses the store next.
         """
+        self.sync()  # the batch before, committing behind: it must hold before this one
         pages = list(pages)
         grouped: dict[type, list[Any]] = {}
         for page in pages:
