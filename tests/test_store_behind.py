@@ -8,6 +8,7 @@ gives, a batch must stay all or nothing, and anything that reads the store must 
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from pathlib import Path
@@ -159,3 +160,29 @@ def test_close_waits_for_the_commit_running_behind(tmp_path: Path) -> None:
     reader = other_connection(db)
     assert reader.execute('SELECT count(*) FROM "user_engagements"').fetchone() == (5000,)
     reader.close()
+
+
+def test_close_says_a_failure_behind_that_nobody_met_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def lost_batch(store: Store) -> None:
+        store.write([page(Engagement(1, 1, "like", FROM_USER_LIST))])
+        (pages,) = store.conn.execute("PRAGMA page_count").fetchone()
+        store.conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full
+        engagements = [Engagement(1, t, "like", FROM_USER_LIST) for t in range(2, 20_000)]
+        store.write([page(*engagements, pages=2)], behind=True)
+
+    store = Store.open(tmp_path / "unseen.db")
+    lost_batch(store)
+    with caplog.at_level(logging.ERROR, logger="sgr_scrapy.store"):
+        store.close()  # nobody asked: closing says it, in one line
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "disk space" in line and "\n" not in line
+    caplog.clear()
+    store = Store.open(tmp_path / "seen.db")
+    lost_batch(store)
+    with pytest.raises(StoreError):
+        store.sync()
+    with caplog.at_level(logging.ERROR, logger="sgr_scrapy.store"):
+        store.close()  # said already, by whoever met it
+    assert not caplog.records

@@ -302,8 +302,12 @@ class StoreBase:
         """Close the connection and release the lock; calling it twice is harmless."""
         try:
             if self._conn is not None:
-                with contextlib.suppress(Exception):  # reported by whoever wrote the batch
+                unseen = self._committing is not None  # nobody has asked how it ended
+                try:
                     self.sync()
+                except Exception as exc:
+                    if unseen:  # else said already, by whoever met it first
+                        logger.error("%(error)s", {"error": exc})
                 self._conn.close()
         finally:
             self._conn = None

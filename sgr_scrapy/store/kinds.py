@@ -2,8 +2,10 @@
 
 A row kind is data, not a code path (sqlite-utils' `upsert_all`): `ROW_KINDS` maps a row class
 to its table, the key its upsert conflicts on, and how each other column merges. `write()`
-(writes.py) runs one `executemany` per kind, `taken_ids()` (reads.py) finds a family's table
-here. A new row kind is one entry below (and a table in schema.py).
+(writes.py) runs one `executemany` per kind, or, for a kind written `behind`, copies its rows
+into the kind's temporary stage and upserts them all in one statement; `taken_ids()`
+(reads.py) finds a family's table here. A new row kind is one entry below (and a table in
+schema.py).
 
 Merge rules: a column takes COALESCE(new, old) unless its entry says otherwise, so a later,
 poorer object (a nested mini user, a null count) never replaces a known value with NULL;
@@ -55,7 +57,7 @@ def upsert_sql(
     key: tuple[str, ...],
     merge: Mapping[str, str],
     seen: bool,
-    stage: str | bool = False,
+    stage: str | None = None,
 ) -> str:
     """INSERT ... ON CONFLICT (key) DO UPDATE: each non-key column by its `merge` expression
     (COALESCE by default); with `seen`, `first_seen` set once and `last_seen` on every write.
@@ -104,7 +106,7 @@ class RowKind:
     behind: bool = True
     sql: str = field(init=False)
     stage_sql: str = field(init=False)  # when `behind`: INSERT INTO the stage
-    stage_ddl: str = field(init=False)  # CREATE TEMP TABLE of the stage
+    stage_ddl: str = field(init=False)  # CREATE TEMP TABLE of the stage (once a connection)
     unstage_sql: str = field(init=False)  # DELETE FROM the stage
     get: Callable[[Any], tuple[Any, ...]] = field(init=False)  # a row's upsert parameters
     get_key: Callable[[Any], Any] = field(init=False)  # its key: one value, or a tuple
@@ -116,7 +118,7 @@ class RowKind:
         computed = {
             "columns": columns,
             "sql": upsert_sql(
-                self.table, columns, self.key, self.merge, self.seen, self.behind and stage
+                self.table, columns, self.key, self.merge, self.seen, stage if self.behind else None
             ),
             "stage_sql": f"INSERT INTO temp.{stage} VALUES ({', '.join('?' for _ in columns)})",
             "stage_ddl": f"CREATE TEMP TABLE IF NOT EXISTS {stage} ({', '.join(map(q, columns))})",

@@ -2,8 +2,9 @@
 
 A page's rows and its list's new position are committed together, so a crash loses whole
 pages, never half of one, and never advances a cursor past rows that were not written. Rows are
-grouped by class and each kind (kinds.py) is one `executemany`: the hot path does no per-row
-Python work beyond the grouping, the key check and `raw_json` trimming.
+grouped by class and each kind (kinds.py) is one `executemany` (into the table, or into the
+kind's stage): the hot path does no per-row Python work beyond the grouping, the key check and
+`raw_json` trimming.
 
 With `behind` (the pipeline), the caller's thread only upserts the kinds merged in Python
 (users, playlists) and copies the rest into their stages; the stages' upserts and the COMMIT
@@ -75,6 +76,11 @@ class Writes(StoreBase):
     def _opened(self) -> None:
         super()._opened()
         self._failed_lists = {row[0] for row in self.conn.execute(_FAILED_LISTS_SQL)}
+        # The stages live as long as the connection: created here, outside any transaction, so
+        # a batch rolled back never takes one with it.
+        for kind in ROW_KINDS.values():
+            if kind.behind:
+                self.conn.execute(kind.stage_ddl)
 
     def write(self, pages: Iterable[Page], *, behind: bool = False) -> dict[str, int]:
         """Store every page in one transaction: all of them, or on error none of them.
@@ -123,7 +129,6 @@ class Writes(StoreBase):
             for kind, rows in batches:
                 params = self._params(kind, rows)
                 if kind.behind:
-                    conn.execute(kind.stage_ddl)
                     conn.executemany(kind.stage_sql, params)
                     last += (kind.sql, kind.unstage_sql)
                 else:
