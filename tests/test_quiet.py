@@ -116,3 +116,15 @@ def test_an_unknown_spider_is_the_only_line(simulator, tmp_path: Path) -> None:
         cmd, env=harvest_env(sim), cwd=tmp_path, capture_output=True, text=True, check=False
     )
     assert_one_line(Harvest(proc.returncode, proc.stdout, proc.stderr), "'harvset'", "harvest")
+
+
+def test_debug_logs_never_print_the_spiders_pages(simulator, tmp_path: Path) -> None:
+    """At DEBUG, Scrapy would log every item with its repr: a Page is every row of a page."""
+    sim = simulator(*SMALL)
+    db = tmp_path / "tracks.db"
+    result = run_harvest(sim, db, "-L", "DEBUG")
+    assert result.returncode == 0, result.output
+    assert "Crawled (200)" in result.stderr  # DEBUG was on
+    assert "Scraped from" not in result.stderr
+    assert "raw_json" not in result.stderr
+    assert max(map(len, result.stderr.splitlines())) < 2_000
