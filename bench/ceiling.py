@@ -30,6 +30,10 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response
 
 from sgr_scrapy.families import FAMILIES, TRACK, USER, parse_lists, playlist_url
+from sgr_scrapy.runtime import tune_gc
+
+# The harvest's runtime tuning, here too: the ratio weighs only the harvest's own work.
+tune_gc()
 
 DEFAULT_LISTS = "favoriters,reposters,likes"
 

@@ -35,3 +35,20 @@ def test_the_tuning_differs_from_scrapys_defaults() -> None:
     defaults = Settings()
     changed = [name for name in TUNING if defaults[name] != getattr(project, name)]
     assert "CONCURRENT_ITEMS" in changed and "WARN_ON_GENERATOR_RETURN_VALUE" in changed
+
+
+def test_the_ceiling_runs_with_the_harvests_gc_thresholds() -> None:
+    import gc
+    import importlib
+    import sys
+
+    from sgr_scrapy.runtime import GC_THRESHOLD
+
+    usual = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        sys.modules.pop("bench.ceiling", None)
+        importlib.import_module("bench.ceiling")
+        assert gc.get_threshold() == GC_THRESHOLD
+    finally:
+        gc.set_threshold(*usual)

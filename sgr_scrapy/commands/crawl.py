@@ -26,6 +26,7 @@ from sgr_scrapy.extensions import HarvestReport
 from sgr_scrapy.outcome import EXIT_STATUS, EXIT_USAGE, FAILED_TITLE
 from sgr_scrapy.pipelines import SQLitePipeline
 from sgr_scrapy.preflight import preflight
+from sgr_scrapy.runtime import tune_gc
 from sgr_scrapy.usage import harvest_help
 from sgr_scrapy.verbosity import quiet_by_default
 
@@ -84,6 +85,7 @@ class Command(ScrapyCrawlCommand):
             sys.stderr.write(f"error: {exc}\n")
             self.exitcode = EXIT_USAGE
             return
+        tune_gc()
         crawler = self._create_crawler(spname)
         self.crawler_process.crawl(crawler, **opts.spargs)
         self.crawler_process.start()
