@@ -1,8 +1,9 @@
 """The ceiling: a bare Scrapy spider that reads exactly what the harvest reads, and nothing more.
 
 Run as ``scrapy runspider bench/ceiling.py -a api_url=... -a token=... -a seed_url=...
-[-a lists=favoriters,reposters,likes] [-a chains=48]`` outside the project (no scrapy.cfg, no
-project settings), with the concurrency of the harvest passed in ``-s``. It makes the
+[-a lists=favoriters,reposters,likes] [-a chains=48] [-a tuned=0]`` outside the project (no
+scrapy.cfg, no project settings), with the concurrency and Scrapy tuning of the harvest passed
+in ``-s`` (bench/cpu.py, CEILING_SETTINGS) and its garbage-collector thresholds. It makes the
 harvest's requests, in the same order of phases: ``/resolve``, the seed track, its artist, the
 seed's track families (favoriters, reposters, related), then every user family of every
 distinct user found in its favoriters and reposters, each list followed by ``next_href`` at
@@ -32,9 +33,6 @@ from scrapy.http import Response
 from sgr_scrapy.families import FAMILIES, TRACK, USER, parse_lists, playlist_url
 from sgr_scrapy.runtime import tune_gc
 
-# The harvest's runtime tuning, here too: the ratio weighs only the harvest's own work.
-tune_gc()
-
 DEFAULT_LISTS = "favoriters,reposters,likes"
 
 
@@ -48,9 +46,14 @@ class CeilingSpider(Spider):
         seed_url: str,
         lists: str = DEFAULT_LISTS,
         chains: str = "48",
+        tuned: str = "1",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if tuned == "1":
+            # The harvest's runtime tuning (sgr_scrapy/runtime.py), so that the ratio weighs only
+            # the harvest's own work; `-a tuned=0` (with Scrapy's default settings) is bare Scrapy.
+            tune_gc()
         self.api_url = api_url.rstrip("/")
         self.headers = {"Authorization": f"OAuth {token}"}
         self.seed_url = seed_url

@@ -9,9 +9,11 @@ Two worlds: ``WORLD`` (many users with short likes lists over a 20,000-track cat
 ``WIDE_WORLD``, shaped like the stricter simulator's (issue 8): 60,000 tracks, 2,800 users
 with about 84 likes each and 19 of them at the 1,000 cap, so most tracks are seen once.
 
-``python -m bench.cpu [--world cpu|wide] [--repeat N] [--profile DIR]`` runs the ceiling, the
-harvest and the ceiling again, N times, and prints each ratio (the harvest against the mean of
-the ceilings around it) and their median; ``--profile`` writes a cProfile of each harvest.
+``python -m bench.cpu [--world cpu|wide] [--repeat N] [--profile DIR] [--bare]`` runs the
+ceiling, the harvest and the ceiling again, N times, and prints each ratio (the harvest
+against the mean of the ceilings around it) and their median; ``--profile`` writes a cProfile
+of each harvest; ``--bare`` runs the ceiling at Scrapy's and Python's defaults instead of the
+project's tuning of both (CEILING_SETTINGS, sgr_scrapy/runtime.py).
 """
 
 from __future__ import annotations
@@ -132,8 +134,16 @@ def harvest(
     )
 
 
-def ceiling(world: list[str], workdir: Path) -> tuple[Run, int]:
-    """Walk ``world`` with the bare spider; return its run and the requests it made."""
+# Scrapy's defaults where the project tunes Scrapy itself: `--bare` (issue 8's "bare-Scrapy
+# ceiling", before the ceiling was given the harvest's tuning).
+BARE = {"CONCURRENT_ITEMS", "WARN_ON_GENERATOR_RETURN_VALUE"}
+
+
+def ceiling(world: list[str], workdir: Path, *, bare: bool = False) -> tuple[Run, int]:
+    """Walk ``world`` with the bare spider; return its run and the requests it made.
+
+    With ``bare``, at Scrapy's defaults (and Python's garbage-collector thresholds) instead of
+    the project's tuning of both."""
     with SimulatorProcess(*world) as sim:
         info = sim.info
         cmd = [
@@ -144,9 +154,10 @@ def ceiling(world: list[str], workdir: Path) -> tuple[Run, int]:
             str(ROOT / "bench" / "ceiling.py"),
         ]
         cmd += ["-a", f"api_url={info['api_url']}", "-a", f"token={info['access_token']}"]
-        cmd += ["-a", f"seed_url={info['seed_url']}"]
+        cmd += ["-a", f"seed_url={info['seed_url']}", "-a", f"tuned={0 if bare else 1}"]
         for name, value in CEILING_SETTINGS.items():
-            cmd += ["-s", f"{name}={value}"]
+            if not (bare and name in BARE):
+                cmd += ["-s", f"{name}={value}"]
         env = {k: v for k, v in harvest_env(info).items() if k != "SCRAPY_SETTINGS_MODULE"}
         # Outside the project directory, so scrapy.cfg and the project settings stay out.
         run = run_process(cmd, env=env, cwd=workdir, log=workdir / "ceiling.log")
@@ -181,13 +192,13 @@ class Measured:
         return self.h.rate(self.h.requests) / self.c_rps if self.c_rps else 0.0
 
 
-def measure(world: list[str], profile: Path | None = None) -> Measured:
+def measure(world: list[str], profile: Path | None = None, *, bare: bool = False) -> Measured:
     """The ceiling, the harvest, then the ceiling again on ``world``."""
     with tempfile.TemporaryDirectory(prefix="sgr-bench-cpu-") as tmp:
         work = Path(tmp)
-        before, c_requests = ceiling(world, work)
+        before, c_requests = ceiling(world, work, bare=bare)
         h = harvest(world, work, profile=profile)
-        after, _ = ceiling(world, work)
+        after, _ = ceiling(world, work, bare=bare)
     return Measured(h, (before, after), c_requests)
 
 
@@ -268,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--profile", type=Path, help="write harvest-<world>-<n>.prof here")
+    parser.add_argument(
+        "--bare", action="store_true", help="the ceiling at Scrapy's and Python's defaults"
+    )
     args = parser.parse_args(argv)
     shares: dict[str, list[float]] = {}
     for n in range(args.repeat):
@@ -276,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 profile = (args.profile / f"harvest-{key}-{n}.prof").resolve()
-            m = measure(WORLDS[key][1 if args.quick else 0], profile)
+            m = measure(WORLDS[key][1 if args.quick else 0], profile, bare=args.bare)
             shares.setdefault(key, []).append(m.share)
             h = m.h
             print(

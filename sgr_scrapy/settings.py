@@ -49,7 +49,7 @@ SGR_DB_PATH = _env("SGR_DB_PATH", "data/cache/tracks.db")
 # Where an obtained token and the newest single-use refresh token are kept (mode 0600), so runs
 # reuse them instead of spending the app's 50 client-credentials exchanges per 12 hours.
 SGR_TOKEN_CACHE = _env("SGR_TOKEN_CACHE", "data/cache/oauth-token.json")
-SGR_BATCH_SIZE = 10000  # rows per transaction at most
+SGR_BATCH_SIZE = 5000  # rows per transaction at most
 SGR_FLUSH_INTERVAL = 1.0  # seconds between commits at most
 SGR_LISTS_IN_FLIGHT = 48  # cursor chains walked at once
 SGR_PROGRESS_INTERVAL = 10.0  # seconds between progress lines
@@ -83,7 +83,10 @@ CONCURRENT_REQUESTS = 32
 CONCURRENT_REQUESTS_PER_DOMAIN = 32
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 60
-AUTOTHROTTLE_ENABLED = True
+# AutoThrottle off: aiming at 32 requests in flight, it only repeats CONCURRENT_REQUESTS (a
+# slower server already gets fewer requests a second), at the cost of a timer between every two
+# requests: 8% of a CPU-bound harvest's main thread. `-s AUTOTHROTTLE_ENABLED=1` still works.
+AUTOTHROTTLE_ENABLED = False
 AUTOTHROTTLE_START_DELAY = 0.0
 AUTOTHROTTLE_MAX_DELAY = 10.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 32.0

@@ -59,7 +59,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SGR_TOKEN_CACHE", "data/cache/oauth-token.json", "where obtained tokens are kept (0600)"
     ),
-    Setting("SGR_BATCH_SIZE", "10000", "rows per transaction at most"),
+    Setting("SGR_BATCH_SIZE", "5000", "rows per transaction at most"),
     Setting("SGR_FLUSH_INTERVAL", "1.0", "seconds a fetched page may wait for its commit at most"),
     Setting("SGR_LISTS_IN_FLIGHT", "48", "cursor chains (lists) walked at once"),
     Setting(

@@ -37,18 +37,19 @@ def test_the_tuning_differs_from_scrapys_defaults() -> None:
     assert "CONCURRENT_ITEMS" in changed and "WARN_ON_GENERATOR_RETURN_VALUE" in changed
 
 
-def test_the_ceiling_runs_with_the_harvests_gc_thresholds() -> None:
+def test_the_ceiling_runs_with_the_harvests_gc_thresholds_unless_bare() -> None:
     import gc
-    import importlib
-    import sys
 
+    from bench.ceiling import CeilingSpider
     from sgr_scrapy.runtime import GC_THRESHOLD
 
     usual = gc.get_threshold()
+    where = {"api_url": "http://127.0.0.1:9", "token": "t", "seed_url": "http://127.0.0.1:9/a/b"}
     try:
         gc.set_threshold(700, 10, 10)
-        sys.modules.pop("bench.ceiling", None)
-        importlib.import_module("bench.ceiling")
+        CeilingSpider(**where, tuned="0")
+        assert gc.get_threshold() == (700, 10, 10)
+        CeilingSpider(**where)
         assert gc.get_threshold() == GC_THRESHOLD
     finally:
         gc.set_threshold(*usual)

@@ -111,12 +111,14 @@ def test_token_revoked_mid_crawl_is_renewed_once_and_pages_replayed(
 
 
 def test_short_lived_tokens_are_renewed_before_they_expire(simulator, tmp_path: Path) -> None:
-    sim = simulator(*SMALL, "--token-ttl", "1", "--latency-ms", "10")
+    # The crawl must outlive its first token, however fast the CPU: its chains of pages (up to
+    # 3 a list) take 100 ms a request.
+    sim = simulator(*SMALL, "--token-ttl", "1", "--latency-ms", "100")
     db = tmp_path / "tracks.db"
     result = run_harvest(sim, db, env=client_env(sim))
     assert result.returncode == 0, result.output
     stats = sim.stats()
-    assert stats["requests"]["oauth"]["200"] >= 2
+    assert stats["requests"]["oauth"]["200"] >= 2, stats["requests"]["oauth"]
     assert_matches_truth(db, sim.truth())
 
 
