@@ -56,7 +56,7 @@ MIN_SHARE = 0.80  # harvest requests/s over the ceiling's
 CEILING_SETTINGS = {
     # What the project sets for the same reasons (settings.py); no pipeline, no middleware.
     # The project's tuning of Scrapy itself too, so the ratio weighs only the harvest's own
-    # work: at Scrapy's defaults the ceiling spends a quarter of its time on them.
+    # work: at Scrapy's defaults the ceiling is a quarter to a half slower (bench/README.md).
     "CONCURRENT_ITEMS": 1,
     "WARN_ON_GENERATOR_RETURN_VALUE": False,
     "CONCURRENT_REQUESTS": 32,

@@ -166,7 +166,8 @@ def test_an_unreachable_api_fails_with_one_reason(simulator, tmp_path: Path) -> 
 def test_ctrl_c_is_stopped_and_a_second_signal_still_records_the_run(
     simulator, tmp_path: Path
 ) -> None:
-    sim = simulator(*SMALL, "--latency-ms", "30")
+    # Slow enough that the crawl is still running when the signals come, however fast the CPU.
+    sim = simulator(*SMALL, "--latency-ms", "100")
     db = tmp_path / "tracks.db"
     proc = start_harvest(sim, db)
     wait_for_rows(db, "user_engagements", 300)
