@@ -3,7 +3,7 @@
 Run as ``scrapy runspider bench/ceiling.py -a api_url=... -a token=... -a seed_url=...
 [-a lists=favoriters,reposters,likes] [-a chains=48] [-a tuned=0]`` outside the project (no
 scrapy.cfg, no project settings), with the concurrency and Scrapy tuning of the harvest passed
-in ``-s`` (bench/cpu.py, CEILING_SETTINGS) and its garbage-collector thresholds. It makes the
+in ``-s`` (bench/cpu.py, ceiling_invocation) and its garbage-collector thresholds. It makes the
 harvest's requests, in the same order of phases: ``/resolve``, the seed track, its artist, the
 seed's track families (favoriters, reposters, related), then every user family of every
 distinct user found in its favoriters and reposters, each list followed by ``next_href`` at

@@ -13,7 +13,7 @@ with about 84 likes each and 19 of them at the 1,000 cap, so most tracks are see
 ceiling, the harvest and the ceiling again, N times, and prints each ratio (the harvest
 against the mean of the ceilings around it) and their median; ``--profile`` writes a cProfile
 of each harvest; ``--bare`` runs the ceiling at Scrapy's and Python's defaults instead of the
-project's tuning of both (CEILING_SETTINGS, sgr_scrapy/runtime.py).
+project's tuning of both (SCRAPY_TUNING, sgr_scrapy/runtime.py).
 """
 
 from __future__ import annotations
@@ -55,10 +55,6 @@ WORLDS = {"cpu": (WORLD, QUICK_WORLD), "wide": (WIDE_WORLD, QUICK_WIDE_WORLD)}
 MIN_SHARE = 0.80  # harvest requests/s over the ceiling's
 CEILING_SETTINGS = {
     # What the project sets for the same reasons (settings.py); no pipeline, no middleware.
-    # The project's tuning of Scrapy itself too, so the ratio weighs only the harvest's own
-    # work: at Scrapy's defaults the ceiling is a quarter to a half slower (bench/README.md).
-    "CONCURRENT_ITEMS": 1,
-    "WARN_ON_GENERATOR_RETURN_VALUE": False,
     "CONCURRENT_REQUESTS": 32,
     "CONCURRENT_REQUESTS_PER_DOMAIN": 32,
     "DOWNLOAD_DELAY": 0,
@@ -70,6 +66,25 @@ CEILING_SETTINGS = {
     "LOGSTATS_INTERVAL": 0,
     "USER_AGENT": "sgr-scrapy/0.1 (+https://github.com/soundgraph-relate)",
 }
+# The project's tuning of Scrapy itself: the ceiling gets it too, so that the ratio weighs only
+# the harvest's own work. `--bare` leaves it out (Scrapy's defaults: a quarter to a half slower).
+SCRAPY_TUNING = {"CONCURRENT_ITEMS": 1, "WARN_ON_GENERATOR_RETURN_VALUE": False}
+
+
+def ceiling_invocation(
+    info: dict[str, Any], *, bare: bool = False, args: Sequence[str] = ()
+) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of bench/ceiling.py against the simulator ``info``.
+
+    Run outside the project directory, so that scrapy.cfg and the project settings stay out.
+    With ``bare``, at Scrapy's and Python's defaults instead of the project's tuning of both."""
+    cmd = [sys.executable, "-m", "scrapy.cmdline", "runspider", str(ROOT / "bench" / "ceiling.py")]
+    cmd += ["-a", f"api_url={info['api_url']}", "-a", f"token={info['access_token']}"]
+    cmd += ["-a", f"seed_url={info['seed_url']}", "-a", f"tuned={0 if bare else 1}", *args]
+    for name, value in {**CEILING_SETTINGS, **({} if bare else SCRAPY_TUNING)}.items():
+        cmd += ["-s", f"{name}={value}"]
+    env = {k: v for k, v in harvest_env(info).items() if k != "SCRAPY_SETTINGS_MODULE"}
+    return cmd, env
 
 
 @dataclass
@@ -134,32 +149,10 @@ def harvest(
     )
 
 
-# Scrapy's defaults where the project tunes Scrapy itself: `--bare` (issue 8's "bare-Scrapy
-# ceiling", before the ceiling was given the harvest's tuning).
-BARE = {"CONCURRENT_ITEMS", "WARN_ON_GENERATOR_RETURN_VALUE"}
-
-
 def ceiling(world: list[str], workdir: Path, *, bare: bool = False) -> tuple[Run, int]:
-    """Walk ``world`` with the bare spider; return its run and the requests it made.
-
-    With ``bare``, at Scrapy's defaults (and Python's garbage-collector thresholds) instead of
-    the project's tuning of both."""
+    """Walk ``world`` with the bare spider; return its run and the requests it made."""
     with SimulatorProcess(*world) as sim:
-        info = sim.info
-        cmd = [
-            sys.executable,
-            "-m",
-            "scrapy.cmdline",
-            "runspider",
-            str(ROOT / "bench" / "ceiling.py"),
-        ]
-        cmd += ["-a", f"api_url={info['api_url']}", "-a", f"token={info['access_token']}"]
-        cmd += ["-a", f"seed_url={info['seed_url']}", "-a", f"tuned={0 if bare else 1}"]
-        for name, value in CEILING_SETTINGS.items():
-            if not (bare and name in BARE):
-                cmd += ["-s", f"{name}={value}"]
-        env = {k: v for k, v in harvest_env(info).items() if k != "SCRAPY_SETTINGS_MODULE"}
-        # Outside the project directory, so scrapy.cfg and the project settings stay out.
+        cmd, env = ceiling_invocation(sim.info, bare=bare)
         run = run_process(cmd, env=env, cwd=workdir, log=workdir / "ceiling.log")
         requests = api_requests(sim.stats())
     return run, requests

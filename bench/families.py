@@ -35,17 +35,15 @@ from typing import Any
 
 from bench.bench_simulator import server_cpu_seconds
 from bench.common import (
-    ROOT,
     Row,
     Run,
     api_requests,
     fmt,
-    harvest_env,
     machine,
     run_process,
     table_counts,
 )
-from bench.cpu import CEILING_SETTINGS, Harvested, harvest
+from bench.cpu import Harvested, ceiling_invocation, harvest
 from sgr_scrapy.families import FAMILIES
 from sgr_scrapy.simulator import truth
 from sgr_scrapy.simulator.process import SimulatorProcess
@@ -161,15 +159,8 @@ def ceiling(world: list[str], workdir: Path) -> Ceiling:
     """Walk ``world`` with bench/ceiling.py reading every family; its run and what it read."""
     with SimulatorProcess(*world) as sim:
         info = sim.info
-        cmd = [sys.executable, "-m", "scrapy.cmdline", "runspider"]
-        cmd += [str(ROOT / "bench" / "ceiling.py"), "-a", f"lists={LISTS}"]
-        cmd += ["-a", f"api_url={info['api_url']}", "-a", f"token={info['access_token']}"]
-        cmd += ["-a", f"seed_url={info['seed_url']}"]
-        for name, value in CEILING_SETTINGS.items():
-            cmd += ["-s", f"{name}={value}"]
-        env = {k: v for k, v in harvest_env(info).items() if k != "SCRAPY_SETTINGS_MODULE"}
+        cmd, env = ceiling_invocation(info, args=("-a", f"lists={LISTS}"))
         cpu0 = server_cpu_seconds(info["pid"])
-        # Outside the project directory, so scrapy.cfg and the project settings stay out.
         run = run_process(cmd, env=env, cwd=workdir, log=workdir / "ceiling.log")
         sim_cpu = server_cpu_seconds(info["pid"]) - cpu0
         requests = api_requests(sim.stats())

@@ -8,33 +8,34 @@ from __future__ import annotations
 
 from scrapy.settings import Settings
 
-from bench.cpu import CEILING_SETTINGS
+from bench.cpu import CEILING_SETTINGS, SCRAPY_TUNING
 from sgr_scrapy import settings as project
 
-TUNING = (
-    "CONCURRENT_REQUESTS",
-    "CONCURRENT_REQUESTS_PER_DOMAIN",
-    "CONCURRENT_ITEMS",
-    "DOWNLOAD_DELAY",
-    "WARN_ON_GENERATOR_RETURN_VALUE",
-    "ROBOTSTXT_OBEY",
-    "COOKIES_ENABLED",
-    "TELNETCONSOLE_ENABLED",
-    "USER_AGENT",
-)
+# What the project sets that concerns the harvest's own components and behaviour, not how fast
+# Scrapy itself runs: the ceiling has none of them, or (the dupefilter) never consults them.
+HARVEST_ONLY = {
+    "BOT_NAME", "SPIDER_MODULES", "NEWSPIDER_MODULE", "COMMANDS_MODULE", "ITEM_PIPELINES",
+    "DOWNLOADER_MIDDLEWARES", "EXTENSIONS", "SCHEDULER", "FEED_EXPORTERS",
+    "FEED_EXPORT_ENCODING", "DEFAULT_REQUEST_HEADERS", "DOWNLOAD_TIMEOUT", "RETRY_TIMES",
+    "RETRY_HTTP_CODES", "LOG_FORMATTER", "DUPEFILTER_CLASS", "AUTOTHROTTLE_ENABLED",
+    "AUTOTHROTTLE_START_DELAY", "AUTOTHROTTLE_MAX_DELAY", "AUTOTHROTTLE_TARGET_CONCURRENCY",
+}  # fmt: skip
 
 
-def test_the_ceiling_runs_with_the_projects_scrapy_tuning() -> None:
-    for name in TUNING:
-        assert name in CEILING_SETTINGS, name
-        assert CEILING_SETTINGS[name] == getattr(project, name), name
-
-
-def test_the_tuning_differs_from_scrapys_defaults() -> None:
-    """Each tuned setting is one the project changed (else it need not be listed)."""
+def test_every_setting_the_project_changes_is_the_ceilings_or_the_harvests_own() -> None:
     defaults = Settings()
-    changed = [name for name in TUNING if defaults[name] != getattr(project, name)]
-    assert "CONCURRENT_ITEMS" in changed and "WARN_ON_GENERATOR_RETURN_VALUE" in changed
+    changed = {
+        name
+        for name in dir(project)
+        if name.isupper() and not name.startswith("SGR_") and name in defaults
+        if defaults[name] != getattr(project, name)
+    }
+    ceiling = {**CEILING_SETTINGS, **SCRAPY_TUNING}
+    assert changed >= HARVEST_ONLY, HARVEST_ONLY - changed  # the list stays exact
+    assert changed - HARVEST_ONLY <= set(ceiling), changed - HARVEST_ONLY - set(ceiling)
+    for name, value in ceiling.items():
+        assert getattr(project, name) == value, name
+    assert set(SCRAPY_TUNING) <= changed  # each is a real change from Scrapy's defaults
 
 
 def test_the_ceiling_runs_with_the_harvests_gc_thresholds_unless_bare() -> None:
