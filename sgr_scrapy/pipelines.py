@@ -138,8 +138,7 @@ class SQLitePipeline:
             logger.debug("cannot write a batch", exc_info=True)
             message = one_line(f"cannot write to {self.db_path}: {type(exc).__name__}: {exc}")
         self.write_error = message
-        self._store_error(message)
-        deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_error"))
+        stop_for_store_error(self.crawler, message)
 
     def close_spider(self) -> None:
         if self._timer is not None and self._timer.running:
@@ -210,9 +209,24 @@ class SQLitePipeline:
             self.store = None
 
     def _store_error(self, message: str) -> None:
-        stats = self.crawler.stats
-        if stats.get_value("sgr/store_error") == message:
-            return  # already said: the spider met it first, reading the store
-        logger.error("%(error)s", {"error": message})
-        if not stats.get_value("sgr/store_error"):
-            stats.set_value("sgr/store_error", message)
+        say_store_error(self.crawler, message)
+
+
+def say_store_error(crawler: Crawler, message: str) -> None:
+    """A storage error as one ERROR line, and the run's first one in `sgr/store_error` (the
+    summary's reason). A message that was the run's first already is not said again: the spider
+    meets a lost batch's error first when it reads the store before the pipeline writes."""
+    stats = crawler.stats
+    if stats.get_value("sgr/store_error") == message:
+        return
+    logger.error("%(error)s", {"error": message})
+    if not stats.get_value("sgr/store_error"):
+        stats.set_value("sgr/store_error", message)
+
+
+def stop_for_store_error(crawler: Crawler, message: str) -> None:
+    """Say a storage error met mid-run (a read by the spider, a batch the pipeline could not
+    write) and stop cleanly: no hop starts and no retry waits any more (`sgr/stopping`)."""
+    say_store_error(crawler, message)
+    crawler.stats.set_value("sgr/stopping", "store_error")
+    deferred_from_coro(crawler.engine.close_spider_async(reason="store_error"))

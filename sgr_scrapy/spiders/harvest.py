@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, Self
 from scrapy import Request, Spider, signals
 from scrapy.exceptions import CloseSpider, DontCloseSpider
 from scrapy.spidermiddlewares.httperror import HttpError
-from scrapy.utils.defer import deferred_from_coro
 
 from sgr_scrapy import api, paging, plan
 from sgr_scrapy.args import HarvestArgs
@@ -47,7 +46,7 @@ from sgr_scrapy.items import (
     Seed,
 )
 from sgr_scrapy.middlewares import AuthError, StoppingError, backoff_retry
-from sgr_scrapy.pipelines import SQLitePipeline
+from sgr_scrapy.pipelines import SQLitePipeline, stop_for_store_error
 from sgr_scrapy.preflight import KNOWN_ARGUMENTS
 from sgr_scrapy.store import StoreError
 
@@ -282,10 +281,7 @@ class HarvestSpider(Spider):
     def _store_error(self, exc: StoreError) -> None:
         """A database read failed: one line, and a clean stop (nothing was written)."""
         if not self.crawler.stats.get_value("sgr/store_error"):
-            logger.error("%(error)s", {"error": exc})
-            self.crawler.stats.set_value("sgr/store_error", str(exc))
-            self.crawler.stats.set_value("sgr/stopping", "store_error")
-            deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_error"))
+            stop_for_store_error(self.crawler, str(exc))
 
     def _user_finished(self, user_id: int) -> None:
         del self.user_open[user_id]
