@@ -132,7 +132,7 @@ def object_id(obj: Any) -> int | None:
     if not isinstance(obj, dict):
         return None
     value = obj.get("id")
-    if isinstance(value, int) and not isinstance(value, bool):
+    if type(value) is int:  # not a bool (JSON's true/false), and the common case first
         return value
     if isinstance(value, str) and value.isdigit():
         return int(value)
@@ -151,6 +151,8 @@ def parse_tags(tag_list: Any) -> list[str]:
     """
     if not isinstance(tag_list, str):
         return []
+    if '"' not in tag_list:
+        return tag_list.split()  # no quoted tag: the rule's bare tags, at a tenth of the cost
     tags = []
     for quoted, bare in _TAGS_RE.findall(tag_list):
         tag = (quoted or bare).strip()
@@ -199,11 +201,11 @@ def parse_date(value: Any) -> str | None:
 
 
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if type(value) is int else None  # JSON's true and false are no counts
 
 
 def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    return value if type(value) is str else None
 
 
 # API keys a column holds, with the type the column keeps (track_rows, user_row). Such a key is
@@ -277,8 +279,8 @@ def track_rows(
         artist_id=artist_id,
         artist_name=_str(artist.get("username")) if isinstance(artist, dict) else None,
         genre=_str(obj.get("genre")),
-        tags=orjson.dumps(user_tags).decode(),
-        machine_tags=orjson.dumps(machine_tags).decode(),
+        tags=orjson.dumps(user_tags).decode() if user_tags else "[]",
+        machine_tags=orjson.dumps(machine_tags).decode() if machine_tags else "{}",
         duration_ms=_int(obj.get("duration")),
         playback_count=_int(obj.get("playback_count")),
         like_count=_int(likes),

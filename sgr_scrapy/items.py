@@ -50,7 +50,7 @@ class Track:
     comment_count: int | None
     permalink_url: str | None
     created_at: str | None  # ISO 8601, UTC
-    raw_json: str
+    raw_json: str  # the object without what the columns and its artist's row hold (api.py)
 
 
 @dataclass(slots=True)
@@ -67,7 +67,7 @@ class User:
     city: str | None
     country: str | None
     created_at: str | None  # ISO 8601, UTC
-    raw_json: str
+    raw_json: str  # the object without what the columns hold (api.py)
 
 
 @dataclass(slots=True)

@@ -31,7 +31,6 @@ from sgr_scrapy.items import (
     Track,
     User,
 )
-from sgr_scrapy.store.merge import trim_track_json, trim_user_json
 from sgr_scrapy.store.sql import NOW, q
 
 COALESCE = "COALESCE(excluded.{c}, {t}.{c})"  # the default: a new NULL never erases
@@ -87,15 +86,15 @@ def upsert_sql(
 
 @dataclass(frozen=True, slots=True)
 class RowKind:
-    """How rows of one class are stored. `raw_json`, when the class has it, is its last field:
-    trimmed by `trim` (None: kept as is) and left out without SGR_STORE_RAW_JSON."""
+    """How rows of one class are stored. `raw_json`, when the class has it, is its last field,
+    stored as the row holds it (api.py trims it as it builds the row) and left out without
+    SGR_STORE_RAW_JSON."""
 
     row: type
     table: str
     key: tuple[str, ...]
     merge: Mapping[str, str] = field(default_factory=dict)
     seen: bool = True  # the table has first_seen and last_seen
-    trim: Callable[[str | None], str | None] | None = None
     columns: tuple[str, ...] = field(init=False)
     # Staged, then upserted with the COMMIT on the commit thread (Store.commit_behind): the
     # caller only copies the rows into a bare temporary table (`stage_sql`, a tenth of the
@@ -157,14 +156,12 @@ ROW_KINDS: dict[type, RowKind] = {
                 "tags": "COALESCE(NULLIF(excluded.{c}, '[]'), {t}.{c})",
                 "machine_tags": "COALESCE(NULLIF(excluded.{c}, '{{}}'), {t}.{c})",
             },
-            trim=trim_track_json,
         ),
         RowKind(
             User,
             "users",
             ("user_id",),
             {"raw_json": merged_in_python("sgr_merge_user")},
-            trim=trim_user_json,
             behind=False,  # a user met mini (nested in a track) then whole merges often
         ),
         RowKind(

@@ -3,8 +3,9 @@
 A page's rows and its list's new position are committed together, so a crash loses whole
 pages, never half of one, and never advances a cursor past rows that were not written. Rows are
 grouped by class and each kind (kinds.py) is one `executemany` (into the table, or into the
-kind's stage): the hot path does no per-row Python work beyond the grouping, the key check and
-`raw_json` trimming.
+kind's stage): the hot path does no per-row Python work beyond the grouping and the key check.
+`raw_json` is stored as the row holds it: api.py leaves out what the columns hold as it builds
+the row, from the object it already parsed (merge.py trims only what merging brings back).
 
 With `behind` (the pipeline), the caller's thread only upserts the kinds merged in Python
 (users, playlists) and copies the rest into their stages; the stages' upserts and the COMMIT
@@ -172,16 +173,11 @@ class Writes(StoreBase):
         return {kind.name: len(rows) for kind, rows in batches}
 
     def _params(self, kind: RowKind, rows: list[Any]) -> Iterator[tuple[Any, ...]]:
-        """Upsert parameters; `raw_json` (the last) trimmed, or None without SGR_STORE_RAW_JSON."""
+        """Upsert parameters; `raw_json` (the last) None without SGR_STORE_RAW_JSON."""
         get = kind.get
-        if not kind.has_raw:
-            return map(get, rows)
-        if not self.store_raw_json:
+        if kind.has_raw and not self.store_raw_json:
             return ((*row[:-1], None) for row in map(get, rows))
-        trim = kind.trim
-        if trim is None:
-            return map(get, rows)
-        return ((*row[:-1], trim(row[-1])) for row in map(get, rows))
+        return map(get, rows)
 
 
 def _finish(conn: sqlite3.Connection, statements: list[str]) -> None:
