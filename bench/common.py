@@ -174,6 +174,7 @@ class Run:
     wall: float  # seconds from spawn to exit
     peak_rss_mb: float  # ru_maxrss of the process itself (not the simulator)
     cpu: float  # user + system seconds
+    written_mb: float = 0.0  # what it wrote to files (ru_oublock): the database and its -wal
     killed: bool = False
     log_tail: str = ""
     stats: dict[str, float] = field(default_factory=dict)  # numbers of Scrapy's stats dump
@@ -210,6 +211,7 @@ def run_process(
         wall=wall,
         peak_rss_mb=usage.ru_maxrss / 1024,
         cpu=usage.ru_utime + usage.ru_stime,
+        written_mb=usage.ru_oublock * 512 / 1e6,
         killed=killed,
         log_tail=text[-3000:],
         stats=dumped_stats(text),

@@ -99,6 +99,7 @@ class Harvested:
     engagements: int
     stats: dict[str, Any]
     simulator_cpu: float = 0.0
+    db_mb: float = 0.0  # the database file at the end (its -wal checkpointed at close)
 
     @cached_property
     def plan(self) -> Plan:
@@ -146,6 +147,7 @@ def harvest(
         table_count(db, "user_engagements"),
         stats,
         sim_cpu,
+        db.stat().st_size / 1e6 if db.exists() else 0.0,
     )
 
 
@@ -224,6 +226,11 @@ def _rows(name: str, m: Measured) -> list[Row]:
         Row(name, "requests/s", f"{fmt(h.rate(h.requests))} ({h.requests:,} requests)"),
         Row(name, "rows upserted: tracks / users / engagements", h.rows_written()),
         Row(name, "peak RSS of the harvest", f"{h.run.peak_rss_mb:.0f} MB"),
+        Row(
+            name,
+            "written to disk by the harvest (database, -wal) / database size",
+            f"{h.run.written_mb:,.0f} MB / {h.db_mb:,.0f} MB",
+        ),
         Row(
             name,
             "CPU of the harvest / of the simulator / wall",

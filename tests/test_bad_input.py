@@ -441,7 +441,8 @@ def test_disk_full_mid_harvest_is_one_line_and_resumes_from_the_db_and_its_wal(
     simulator, tmp_path: Path, small_disk: Callable[[str], Path]
 ) -> None:
     sim = simulator(*SMALL)
-    full = small_disk("1m")
+    # Smaller than this world's database with its -wal, larger than a new one: it fills mid-way.
+    full = small_disk("512k")
     db = full / "tracks.db"
     result = run_harvest(sim, db, env=harvest_env(sim), settings={"SGR_BATCH_SIZE": 200})
     assert result.returncode == EXIT_STATUS[STOPPED_TITLE], result.output

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from sgr_scrapy import api, store
-from sgr_scrapy.items import ListProgress
+from sgr_scrapy.items import ListProgress, Page
 from sgr_scrapy.store import SCHEMA_VERSION, Store, StoreError
 
 V1_DB = Path(__file__).parent / "fixtures" / "v1.sqlite"
@@ -270,3 +270,69 @@ def test_a_failed_v4_migration_leaves_the_v3_database_as_it_was(
     assert contents(v3_copy) == before
     monkeypatch.undo()
     Store.open(v3_copy).close()
+
+
+def _v5_database(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database as the code of schema 5 wrote it: tracks, users and playlists whose ids came
+    in no order, and a track met first with its mini artist, then richer."""
+    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:5])
+    monkeypatch.setattr(store, "SCHEMA_VERSION", 5)
+    with Store.open(path) as opened:
+        for track_id in (30, 10, 20):
+            user = {"kind": "user", "id": track_id + 1, "username": f"u{track_id}"}
+            track = {"kind": "track", "id": track_id, "title": f"t{track_id}", "user": user}
+            opened.write([Page(rows=[r for r in api.track_rows(track, track_id) if r])])
+        playlist = {"kind": "playlist", "id": 5, "title": "p", "user": {"id": 11}}
+        opened.write([Page(rows=[api.playlist_row(playlist, 5)])])
+    monkeypatch.undo()
+
+
+def test_v5_to_v6_keeps_every_row_and_stores_new_ones_in_arrival_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "v5.db"
+    _v5_database(db, monkeypatch)
+    conn = sqlite3.connect(db)
+    full = 'SELECT * FROM "tracks_full" ORDER BY "track_id"'
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone() == (5,)
+        views = conn.execute(full).fetchall()
+        # Before: each id was the rowid, so the rows lay in id order.
+        stored = 'SELECT "track_id" FROM "tracks" ORDER BY "rowid"'
+        assert [r[0] for r in conn.execute(stored)] == [10, 20, 30]
+    finally:
+        conn.close()
+    before = contents(db)
+    with Store.open(db) as opened:
+        assert opened.conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        # A new track comes after the old ones whatever its id; a known one is merged in place.
+        richer = {"kind": "track", "id": 20, "title": "t20", "genre": "Jazz", "bpm": 90}
+        opened.write(
+            [Page(rows=[api.track_rows(richer, 20)[0], api.track_rows({"id": 15}, 15)[0]])]
+        )
+        in_order = [r[0] for r in opened.conn.execute(stored)]
+        assert in_order == [10, 20, 30, 15]
+        assert opened.conn.execute(
+            'SELECT "genre", "artist_id", json_extract("raw_json", \'$.bpm\') FROM "tracks" '
+            'WHERE "track_id" = 20'
+        ).fetchone() == ("Jazz", 21, 90)
+        with pytest.raises(sqlite3.IntegrityError):  # an id is still a key: never twice
+            opened.conn.execute('INSERT INTO "tracks" ("track_id") VALUES (10)')
+        with pytest.raises(sqlite3.IntegrityError):
+            opened.conn.execute('INSERT INTO "users" ("user_id") VALUES (NULL)')
+    after = contents(db)
+    # Every row and every column as it was, the new and merged rows apart.
+    changed = ("tracks",)  # the rows written after the migration
+    assert {k: v for k, v in after.items() if k not in changed} == {
+        k: v for k, v in before.items() if k not in changed
+    }
+    assert [r for r in after["tracks"] if r[0] not in (15, 20)] == [
+        r for r in before["tracks"] if r[0] != 20
+    ]
+    conn = sqlite3.connect(db)
+    try:
+        assert [r for r in conn.execute(full) if r[0] not in (15, 20)] == [
+            r for r in views if r[0] != 20
+        ]
+    finally:
+        conn.close()
