@@ -1,8 +1,8 @@
 """Datasette's metadata for the harvest's database: tables.py and queries.py in its shape.
 
 Datasette shows a table's `description`, `source` and `columns` above its rows, renders
-`units` beside the values, opens a table with its `facets`, and lists the `queries` on the
-database's page, each with a form for its parameters.
+`units` beside the values, opens a table sorted by its `sort` with its `facets`, and lists the
+`queries` on the database's page, each with a form for its parameters.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ def table_metadata(table: Table) -> dict[str, Any]:
         shown["facets"] = list(table.facets)
     if table.units:
         shown["units"] = dict(table.units)
+    if table.sort:
+        shown["sort"] = table.sort
     return shown
 
 

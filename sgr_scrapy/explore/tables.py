@@ -27,6 +27,9 @@ class Table:
     columns: dict[str, str]
     facets: tuple[str, ...] = ()
     units: dict[str, str] = field(default_factory=dict)  # column -> pint unit
+    # The column a table opens sorted by. Tables keyed by an API id store their rows in arrival
+    # order (schema 6), so Datasette, which would sort by that hidden rowid, is told the id.
+    sort: str | None = None
 
 
 def harvested(table: str, before: str = "") -> str:
@@ -88,6 +91,7 @@ TABLES: dict[str, Table] = {
         TRACK_COLUMNS,
         facets=("genre",),
         units={"duration_ms": "ms"},
+        sort="track_id",
     ),
     "users": Table(
         "One row per user met: the seeds' artists, likers and reposters, followed and "
@@ -95,6 +99,7 @@ TABLES: dict[str, Table] = {
         harvested("users", SEEDS),
         USER_COLUMNS,
         facets=("country",),
+        sort="user_id",
     ),
     "user_engagements": Table(
         "Who liked or reposted which track: one row per (user, track, engagement type).",
@@ -139,6 +144,7 @@ TABLES: dict[str, Table] = {
             "last_seen": LAST_SEEN,
         },
         units={"duration_ms": "ms"},
+        sort="playlist_id",
     ),
     "playlist_tracks": Table(
         "The track at each position of each playlist; a track may repeat.",
