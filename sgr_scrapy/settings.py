@@ -83,9 +83,10 @@ CONCURRENT_REQUESTS = 32
 CONCURRENT_REQUESTS_PER_DOMAIN = 32
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 60
-# AutoThrottle on, though it costs ~8% of a CPU-bound harvest's main thread (a timer between
-# requests): without it, three `kill -9` of the families world repeated 71-109 requests instead
-# of 36-42 (tests/test_families.py), past what was in flight.
+# AutoThrottle on, though it costs ~4% of a CPU-bound harvest's wall time (a timer between
+# requests): its delay spaces the requests, so a fast server has fewer in flight when a crawl
+# is killed. Three `kill -9` of the families world repeated 28-38 requests with it, 93-102
+# without (tests/test_families.py: at most 105, i.e. 32 in flight and 3 more per kill).
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.0
 AUTOTHROTTLE_MAX_DELAY = 10.0
