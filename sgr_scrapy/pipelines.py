@@ -71,7 +71,7 @@ class SQLitePipeline:
             if self.store is not None:
                 self.store.close()
                 self.store = None
-            self._store_error(str(exc))
+            say_store_error(self.crawler, str(exc))
             raise CloseSpider("store_error") from None
         if self.flush_interval > 0:
             self._timer = task.LoopingCall(self._flush_if_due)
@@ -157,7 +157,7 @@ class SQLitePipeline:
             }
         except StoreError as exc:
             if not self.write_error:
-                self._store_error(str(exc))
+                say_store_error(self.crawler, str(exc))
 
     def export(self) -> None:
         """Send every row this run wrote, once, as a record to the feeds (feeds.py).
@@ -203,13 +203,10 @@ class SQLitePipeline:
                 # The cause (a full disk, say) was already the run's one ERROR line.
                 logger.warning("%(error)s", {"error": exc})
             else:
-                self._store_error(str(exc))
+                say_store_error(self.crawler, str(exc))
         finally:
             self.store.close()
             self.store = None
-
-    def _store_error(self, message: str) -> None:
-        say_store_error(self.crawler, message)
 
 
 def say_store_error(crawler: Crawler, message: str) -> None:

@@ -48,8 +48,6 @@ from sgr_scrapy.store.merge import (
     merge_track_json,
     merge_user_json,
     trim_json,
-    trim_track_json,
-    trim_user_json,
     user_tags_sql,
 )
 from sgr_scrapy.store.runs import CLOSE_BUSY_TIMEOUT
@@ -74,8 +72,6 @@ __all__ = [
     "merge_user_json",
     "one_line",
     "trim_json",
-    "trim_track_json",
-    "trim_user_json",
     "user_tags_sql",
 ]
 
