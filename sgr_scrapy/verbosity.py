@@ -60,3 +60,21 @@ def quiet_by_default(settings: Any) -> None:
         logging.Formatter(fmt=settings.get("LOG_FORMAT"), datefmt=settings.get("LOG_DATEFORMAT"))
     )
     logging.root.addHandler(handler)
+
+
+STORE_LOGGER = "sgr_scrapy.store"
+
+
+def store_notices_on_stderr() -> None:
+    """For the commands that run no crawl (`analyze`, `export`, `report`): Scrapy configures no
+    logging for them, so Python would drop the store's INFO lines (a migration under way, a
+    file too big to check at open). Print those as plain lines on stderr, once per process."""
+    log = logging.getLogger(STORE_LOGGER)
+    if any(getattr(h, "sgr_store_notices", False) for h in log.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.sgr_store_notices = True  # type: ignore[attr-defined]
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)

@@ -4,6 +4,7 @@ v3 (tests/fixtures/make_v3.py, with old-shape rows in the tables schema 4 reshap
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sqlite3
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from sgr_scrapy import api, store
 from sgr_scrapy.items import ListProgress, Page
 from sgr_scrapy.store import SCHEMA_VERSION, Store, StoreError
+from tests.test_export import scrapy
 
 V1_DB = Path(__file__).parent / "fixtures" / "v1.sqlite"
 V3_DB = Path(__file__).parent / "fixtures" / "v3.sqlite"
@@ -135,6 +137,32 @@ def test_a_migrated_database_has_the_schema_of_a_new_one(
     Store.open(old).close()
     Store.open(tmp_path / "new.db").close()
     assert schema(old) == schema(tmp_path / "new.db")
+
+
+def test_a_migration_says_so_before_it_runs_and_a_new_database_says_nothing(
+    v1_copy: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="sgr_scrapy.store")
+    Store.open(tmp_path / "new.db").close()
+    Store.open(v1_copy).close()
+    Store.open(v1_copy).close()  # already current: nothing to say
+    said = [r.getMessage() for r in caplog.records if "schema" in r.getMessage()]
+    assert said == [
+        f"Bringing {v1_copy} ({V1_DB.stat().st_size // 2**20} MB) from schema 1 to "
+        f"{SCHEMA_VERSION}; a large file takes a while (about 15 s per GB)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "command", [["export", "--format", "csv", "-o", "out"], ["report", "-o", "report.html"]]
+)
+def test_a_command_that_runs_no_crawl_shows_the_migration_line(
+    command: list[str], v1_copy: Path, tmp_path: Path
+) -> None:
+    # Scrapy configures no logging for these commands: without a handler the line is dropped.
+    done = scrapy(v1_copy, tmp_path, *command)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count(f"from schema 1 to {SCHEMA_VERSION};") == 1, done.stderr
 
 
 def test_a_failed_migration_leaves_the_v1_database_as_it_was(

@@ -22,6 +22,7 @@ from scrapy.settings import BaseSettings
 from sgr_scrapy.analysis.options import Options
 from sgr_scrapy.outcome import EXIT_STATUS, EXIT_USAGE, FAILED_TITLE, STOPPED_TITLE
 from sgr_scrapy.store import Store, StoreError
+from sgr_scrapy.verbosity import store_notices_on_stderr
 
 DEFAULTS = Options()
 EXIT_FAILED = EXIT_STATUS[FAILED_TITLE]
@@ -107,6 +108,7 @@ class Command(ScrapyCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
+        store_notices_on_stderr()
         try:
             if args:
                 raise ValueError(f"analyze takes options only, not {' '.join(args)!r}")

@@ -16,6 +16,7 @@ from scrapy.commands import ScrapyCommand
 
 from sgr_scrapy.export.formats import FORMATS, TABLES
 from sgr_scrapy.export.graphs import GRAPHS
+from sgr_scrapy.verbosity import store_notices_on_stderr
 
 # No colon in help text: Scrapy's help formatter takes a line ending in one for a heading.
 FORMAT_HELP = "; ".join(f"{f.name} = {f.description}" for f in FORMATS.values())
@@ -69,6 +70,7 @@ class Command(ScrapyCommand):
         from sgr_scrapy.export.progress import ExportProgress
 
         assert self.settings is not None
+        store_notices_on_stderr()
         try:
             if args:
                 raise ExportError(f"unexpected argument {args[0]!r}; see scrapy export --help")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from scrapy.commands import ScrapyCommand
 
+from sgr_scrapy.verbosity import store_notices_on_stderr
+
 DEFAULT_OUTPUT = "report.html"
 
 
@@ -51,6 +53,7 @@ class Command(ScrapyCommand):
         from sgr_scrapy.export.report import write_report
 
         assert self.settings is not None
+        store_notices_on_stderr()
         try:
             if args:
                 raise ExportError(f"unexpected argument {args[0]!r}; see scrapy report --help")

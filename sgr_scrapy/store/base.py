@@ -277,6 +277,8 @@ class StoreBase:
         try:
             # Read again inside the transaction: another process may have migrated meanwhile.
             current = self._version()
+            if 0 < current < target:
+                self._say_migrating(current, target)
             for version, script in schema.MIGRATIONS:
                 if version > current:
                     for statement in schema.statements(script):
@@ -291,6 +293,16 @@ class StoreBase:
                 action = f"cannot bring the schema to version {target} in"
                 raise self._error(exc, action) from exc
             raise
+
+    def _say_migrating(self, current: int, target: int) -> None:
+        """One line before a migration that may take a while: schema 6 rebuilds the three
+        biggest tables, ~15 s per GB here, and nothing else is printed until it is done."""
+        size = self.real_path.stat().st_size if self.real_path.exists() else 0
+        logger.info(
+            "Bringing %(path)s (%(mb)d MB) from schema %(old)d to %(new)d; "
+            "a large file takes a while (about 15 s per GB)",
+            {"path": self.path, "mb": size // 2**20, "old": current, "new": target},
+        )
 
     def _rollback(self) -> None:
         if self.conn.in_transaction:
