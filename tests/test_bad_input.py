@@ -45,6 +45,12 @@ def error_log_lines(result: Harvest) -> list[str]:
     return [m.group(2) for line in result.stderr.splitlines() if (m := LOG_LINE.match(line))]
 
 
+def user_length(line: str, db: Path) -> int:
+    """The line's length as a user of the default SGR_DB_PATH sees it: the path is the user's
+    own (pytest's, longer still under xdist), the rest of the line is ours to keep short."""
+    return len(line.replace(str(db), "data/cache/tracks.db"))
+
+
 def assert_preflight_error(result: Harvest, *fragments: str) -> str:
     """Exit 2, one `error:` line on stderr containing `fragments`, nothing else wrong."""
     assert result.returncode == EXIT_USAGE, result.output
@@ -430,7 +436,7 @@ def test_disk_full_while_creating_the_schema_is_one_line(
     result = Harvest(proc.returncode, proc.stdout, proc.stderr)
     line = assert_preflight_error(result, str(db), "full")
     assert "cannot rollback" not in result.output
-    assert len(line) <= 300
+    assert user_length(line, db) <= 300, line
     assert_no_request(sim)
 
 
@@ -448,7 +454,7 @@ def test_disk_full_mid_harvest_is_one_line_and_resumes_from_the_db_and_its_wal(
     assert result.returncode == EXIT_STATUS[STOPPED_TITLE], result.output
     assert "Traceback" not in result.output, result.output
     (line,) = error_log_lines(result)
-    assert len(line) <= 300, line
+    assert user_length(line, db) <= 300, line
     for fragment in (str(db), "full", "keep tracks.db-wal beside tracks.db"):
         assert fragment in line, line
     # Moved to a roomier disk with its -wal file, the database is whole and the harvest resumes.
