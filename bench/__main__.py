@@ -2,7 +2,9 @@
 
 1. cpu: no latency, no limit, two worlds (~229k engagements in short lists; a wide one shaped
    like the stricter simulator's); tracks, engagements and requests per
-   second and peak RSS, against the ceiling (bench/ceiling.py: a bare spider, same requests).
+   second and peak RSS, against the ceiling (bench/ceiling.py: a bare spider, same requests);
+   the median of three ceiling-harvest-ceiling triples, as measured and per simulator CPU
+   second (the machine's drift taken out).
 2. latency: 100 ms ± 20 ms, 20 requests/s per token, bursts of 20, of 1, and Retry-After as the
    only hint; wall time against the ideal, 429 share.
 3. economy: requests made against the minimum (reuses benchmark 1's harvest when both run).
@@ -11,7 +13,8 @@
 6. feeds: benchmark 1's world with no feed and with ``-O out.jsonl``: the export's cost, and
    records = rows written (``python -m bench.feeds --repeat 3`` for medians).
 7. families: every list family on; items/s against the ceiling reading the same families,
-   requests against the fewest, and peak RSS at >= 1M rows (``python -m bench.families``).
+   requests against the fewest (median of three pairs, as benchmark 1), and peak RSS at >= 1M
+   rows (``python -m bench.families``).
 9. refresh: ``-a plan=1``'s estimate against the requests the harvest then makes (several
    worlds and caps), and ``refresh=new`` against ``refresh=1`` after one ``--epoch`` of growth
    (``python -m bench.refresh``).

@@ -20,6 +20,7 @@ import os
 import platform
 import re
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -270,3 +271,22 @@ def list_requests(stats: dict[str, Any]) -> int:
 
 def fmt(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
+
+
+def steady_rate(work: float, wall: float, simulator_cpu: float) -> float:
+    """Work per second with the machine's speed taken out: ``work * simulator_cpu / wall``.
+
+    On the shared 2-core machine the same run's wall time moves by a third within minutes
+    (another tenant, the CPU's clock). The simulator answers the very same requests in the
+    harvest and in the ceiling, so its CPU seconds move with the machine: a slower machine
+    makes both `wall` and `simulator_cpu` larger, and their ratio stays. Its assumption: the
+    simulator's CPU per request does not depend on the client's pace (bench/README.md, Session
+    7, gives the evidence).
+    """
+    return work * simulator_cpu / wall if wall else 0.0
+
+
+def median_of(values: Sequence[float]) -> str:
+    """`82%`, or `82% (median of 0.79, 0.82, 0.88)` for several runs."""
+    runs = f" (median of {', '.join(f'{v:.2f}' for v in values)})" if len(values) > 1 else ""
+    return f"{statistics.median(values):.0%}{runs}"

@@ -6,8 +6,10 @@ the harvest look closer to the ceiling than its own work warrants.
 
 from __future__ import annotations
 
+import pytest
 from scrapy.settings import Settings
 
+from bench.common import steady_rate
 from bench.cpu import CEILING_SETTINGS, SCRAPY_TUNING
 from sgr_scrapy import settings as project
 
@@ -54,3 +56,11 @@ def test_the_ceiling_runs_with_the_harvests_gc_thresholds_unless_bare() -> None:
         assert gc.get_threshold() == GC_THRESHOLD
     finally:
         gc.set_threshold(*usual)
+
+
+def test_the_steady_rate_cancels_the_machines_speed_and_keeps_the_harvests() -> None:
+    # The same run on a machine 1.4x slower: its wall and the simulator's CPU both grow.
+    assert steady_rate(3_000, 14.0, 9.0) == pytest.approx(steady_rate(3_000, 19.6, 12.6))
+    # A harvest twice as slow on the same machine (the simulator did the same work).
+    assert steady_rate(3_000, 28.0, 9.0) == pytest.approx(steady_rate(3_000, 14.0, 9.0) / 2)
+    assert steady_rate(3_000, 0.0, 9.0) == 0.0
