@@ -336,7 +336,9 @@ def economy(quick: bool = False, cache: dict[str, Any] | None = None) -> list[Ro
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cpu")
     parser.add_argument("--world", action="append", choices=list(WORLDS))
-    parser.add_argument("--repeat", type=int, default=REPEAT)
+    parser.add_argument(
+        "--repeat", type=int, default=REPEAT, help=f"triples per world (default {REPEAT})"
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--profile", type=Path, help="write harvest-<world>-<n>.prof here")
     parser.add_argument(

@@ -339,7 +339,7 @@ def scale_rows(run: Harvest, quick: bool, small: Pair | None = None) -> list[Row
 def run(
     quick: bool = False,
     cache: dict[str, Any] | None = None,
-    repeat: int = REPEAT,
+    repeat: int | None = None,
     parts: Sequence[str] = ("throughput", "scale"),
     profile: Path | None = None,
 ) -> list[Row]:
@@ -350,7 +350,7 @@ def run(
         world = QUICK_WORLD if quick else WORLD
         world_plan = plan(world)
         pairs = []
-        for n in range(1 if quick else repeat):
+        for n in range(repeat or (1 if quick else REPEAT)):
             prof = None
             if profile is not None:
                 profile.mkdir(parents=True, exist_ok=True)
@@ -390,13 +390,15 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.families", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--quick", action="store_true", help="small worlds (a smoke run)")
-    parser.add_argument("--repeat", type=int, default=REPEAT, help="harvest/ceiling pairs to run")
+    parser.add_argument(
+        "--repeat", type=int, help=f"harvest/ceiling pairs (default {REPEAT}, 1 with --quick)"
+    )
     parser.add_argument("--only", choices=("throughput", "scale"), help="one part only")
     parser.add_argument("--profile", type=Path, help="write harvest-families-<n>.prof here")
     args = parser.parse_args(argv)
     print("machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()), flush=True)
     parts = (args.only,) if args.only else ("throughput", "scale")
-    rows = run(args.quick, None, max(1, args.repeat), parts, args.profile)
+    rows = run(args.quick, None, args.repeat and max(1, args.repeat), parts, args.profile)
     print(render(rows))
     return 0
 
