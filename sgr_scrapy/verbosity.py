@@ -66,9 +66,10 @@ STORE_LOGGER = "sgr_scrapy.store"
 
 
 def store_notices_on_stderr() -> None:
-    """For the commands that run no crawl (`analyze`, `export`, `report`): Scrapy configures no
-    logging for them, so Python would drop the store's INFO lines (a migration under way, a
-    file too big to check at open). Print those as plain lines on stderr, once per process."""
+    """For the commands that run no crawl (`analyze`, `export`, `report`, `explore`): Scrapy
+    configures no logging for them, so Python would drop the store's INFO lines (a migration
+    under way, a file too big to check at open). Print those as plain lines on stderr, once
+    per process."""
     log = logging.getLogger(STORE_LOGGER)
     if any(getattr(h, "sgr_store_notices", False) for h in log.handlers):
         return

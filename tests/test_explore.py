@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -31,7 +32,7 @@ from sgr_scrapy.explore.metadata import table_metadata
 from sgr_scrapy.explore.queries import QUERIES
 from sgr_scrapy.explore.tables import TABLES
 from sgr_scrapy.simulator.process import SimulatorProcess
-from sgr_scrapy.store import Store, StoreError
+from sgr_scrapy.store import SCHEMA_VERSION, Store, StoreError
 from tests.helpers import (
     CHROMIUM,
     CHROMIUM_FLAGS,
@@ -40,6 +41,7 @@ from tests.helpers import (
     start_harvest,
     wait_for_rows,
 )
+from tests.test_migration import V1_DB
 
 SMALL = ["--users", "400", "--tracks", "2500", "--likers", "80", "--reposters", "30"]
 SMALL += ["--likes-mean", "15", "--likes-max", "300"]
@@ -192,6 +194,22 @@ def test_explore_cannot_write_and_listens_on_127_0_0_1_only(harvested: Path, exp
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.2", server.port), timeout=10).close()
     assert server.stop() == 0
+
+
+def test_explore_brings_an_older_file_up_to_date_first_and_says_so(tmp_path: Path, explore) -> None:
+    db = tmp_path / "old.db"
+    shutil.copyfile(V1_DB, db)
+    server = explore(db)
+    # Served as it was, schema 1 has no tracks_full, no machine_tags: the metadata names both.
+    assert server.get("/harvest/tracks_full.json", _size="1")["rows"]
+    assert "machine_tags" in server.get("/harvest/tracks.json", _size="1")["columns"]
+    assert server.stop() == 0
+    assert server.log.read_text().count(f"from schema 1 to {SCHEMA_VERSION};") == 1
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    again = explore(db)  # current now: nothing to say, nothing written
+    assert again.stop() == 0
+    assert "schema" not in again.log.read_text()
 
 
 def test_explore_serves_while_a_harvest_holds_the_lock(simulator, tmp_path: Path, explore) -> None:

@@ -17,6 +17,7 @@ from scrapy.commands import ScrapyCommand
 
 from sgr_scrapy.explore.server import DEFAULT_PORT, ExploreError, parse_port, serve
 from sgr_scrapy.outcome import EXIT_USAGE
+from sgr_scrapy.verbosity import store_notices_on_stderr
 
 
 class Command(ScrapyCommand):
@@ -49,6 +50,7 @@ class Command(ScrapyCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
+        store_notices_on_stderr()
         try:
             if args:
                 raise ExploreError(f"scrapy explore takes no arguments, not {args[0]!r}")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from sgr_scrapy.explore.metadata import metadata
+from sgr_scrapy.store import StoreError, migrate_older
 from sgr_scrapy.store.errors import ADVICE, error_code, one_line
 
 if TYPE_CHECKING:
@@ -130,8 +131,16 @@ async def _serve(ds: Datasette, path: Path, port: int, announce: Callable[[str],
 
 
 def serve(path: Path, port: int, out: TextIO = sys.stdout) -> None:
-    """Serve `path` until Ctrl-C or SIGTERM; ExploreError before serving when it cannot."""
+    """Serve `path` until Ctrl-C or SIGTERM; ExploreError before serving when it cannot.
+
+    A file of an older schema is first brought up to date (the store says so in one line), as
+    every other command does on open: served as it was, it would lack the columns, views and
+    tables that the metadata and the canned queries name. Only then is it read-only."""
     check_path(path)
+    try:
+        migrate_older(path)
+    except StoreError as exc:
+        raise ExploreError(str(exc)) from None
     ds = datasette(path)
 
     def announce(url: str) -> None:

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 from sgr_scrapy.items import Expansion, FailedPage, ListProgress, Page
 from sgr_scrapy.store import base, runs, schema
-from sgr_scrapy.store.base import BUSY_TIMEOUT, QUICK_CHECK_MAX_BYTES
+from sgr_scrapy.store.base import BUSY_TIMEOUT, QUICK_CHECK_MAX_BYTES, migrate_older
 from sgr_scrapy.store.errors import MESSAGE_MAX, StoreError, one_line
 from sgr_scrapy.store.kinds import ROW_KINDS, RowKind
 from sgr_scrapy.store.merge import (
@@ -70,6 +70,7 @@ __all__ = [
     "merge_json",
     "merge_track_json",
     "merge_user_json",
+    "migrate_older",
     "one_line",
     "trim_json",
     "user_tags_sql",

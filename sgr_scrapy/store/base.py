@@ -340,3 +340,22 @@ class StoreBase:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def migrate_older(path: Path) -> bool:
+    """Bring the harvest database at `path` up to date when its schema is older, as every
+    command's open does, for a reader that otherwise never writes (`scrapy explore`). A
+    current or newer file, a new (empty) one or one that is not a database is left untouched
+    (the reader says what is wrong with it). True if it migrated; StoreError if it could not."""
+    try:
+        conn = sqlite3.connect(str(path))  # a plain read: nothing is written by this
+        try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    if not 0 < version < schema.SCHEMA_VERSION:
+        return False
+    StoreBase.open(path, lock=False).close()
+    return True
