@@ -10,6 +10,7 @@ The stats are kept in the database either way (harvest_runs.stats_json).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from typing import Any
@@ -62,20 +63,14 @@ def quiet_by_default(settings: Any) -> None:
     logging.root.addHandler(handler)
 
 
-STORE_LOGGER = "sgr_scrapy.store"
-
-
+@functools.cache  # once per process
 def store_notices_on_stderr() -> None:
     """For the commands that run no crawl (`analyze`, `export`, `report`, `explore`): Scrapy
     configures no logging for them, so Python would drop the store's INFO lines (a migration
-    under way, a file too big to check at open). Print those as plain lines on stderr, once
-    per process."""
-    log = logging.getLogger(STORE_LOGGER)
-    if any(getattr(h, "sgr_store_notices", False) for h in log.handlers):
-        return
+    under way, a file too big to check at open). Print those as plain lines on stderr."""
     handler = logging.StreamHandler()
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.sgr_store_notices = True  # type: ignore[attr-defined]
+    log = logging.getLogger(f"{OWN_LOGGERS}.store")
     log.addHandler(handler)
     log.setLevel(logging.INFO)

@@ -165,6 +165,22 @@ def test_a_command_that_runs_no_crawl_shows_the_migration_line(
     assert done.stderr.count(f"from schema 1 to {SCHEMA_VERSION};") == 1, done.stderr
 
 
+def test_migrate_older_migrates_only_an_older_harvest_and_creates_nothing(
+    v1_copy: Path, tmp_path: Path
+) -> None:
+    missing, foreign, current = tmp_path / "missing.db", tmp_path / "foreign.db", tmp_path / "c.db"
+    foreign.write_bytes(b"not SQLite\n" * 100)
+    Store.open(current).close()
+    before = current.read_bytes()
+    assert not store.migrate_older(missing) and not missing.exists()
+    assert not store.migrate_older(foreign) and foreign.read_bytes() == b"not SQLite\n" * 100
+    assert not store.migrate_older(current) and current.read_bytes() == before
+    assert store.migrate_older(v1_copy)
+    assert not store.migrate_older(v1_copy)  # current now
+    with sqlite3.connect(v1_copy) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
 def test_a_failed_migration_leaves_the_v1_database_as_it_was(
     v1_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -348,7 +348,8 @@ def migrate_older(path: Path) -> bool:
     current or newer file, a new (empty) one or one that is not a database is left untouched
     (the reader says what is wrong with it). True if it migrated; StoreError if it could not."""
     try:
-        conn = sqlite3.connect(str(path))  # a plain read: nothing is written by this
+        # Read-only: a missing file is an error here, not a new empty database.
+        conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True)
         try:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
         finally:
