@@ -142,9 +142,7 @@ def harvest(
     db = workdir / "tracks.db"
     with SimulatorProcess(*world) as sim:
         cmd = harvest_command(sim.info, db, settings, profile, args)
-        cpu0 = server_cpu_seconds(sim.info["pid"])
-        run = run_process(cmd, env=harvest_env(sim.info), cwd=workdir, log=workdir / "harvest.log")
-        sim_cpu = server_cpu_seconds(sim.info["pid"]) - cpu0
+        run, sim_cpu = _against(sim, cmd, harvest_env(sim.info), workdir / "harvest.log")
         stats = sim.stats()
     return Harvested(
         world,
@@ -165,16 +163,30 @@ class Ceiling:
     requests: int  # served by the simulator
     simulator_cpu: float
 
+    @property
+    def items(self) -> int:
+        """List entries the spider json-loaded (its ``ceiling/items`` stat)."""
+        return int(self.run.stats.get("ceiling/items", 0))
 
-def ceiling(world: list[str], workdir: Path, *, bare: bool = False) -> Ceiling:
+
+def ceiling(
+    world: list[str], workdir: Path, *, bare: bool = False, args: Sequence[str] = ()
+) -> Ceiling:
     """Walk ``world`` with the bare spider; its run, the requests it made, the simulator's CPU."""
     with SimulatorProcess(*world) as sim:
-        cmd, env = ceiling_invocation(sim.info, bare=bare)
-        cpu0 = server_cpu_seconds(sim.info["pid"])
-        run = run_process(cmd, env=env, cwd=workdir, log=workdir / "ceiling.log")
-        sim_cpu = server_cpu_seconds(sim.info["pid"]) - cpu0
+        cmd, env = ceiling_invocation(sim.info, bare=bare, args=args)
+        run, sim_cpu = _against(sim, cmd, env, workdir / "ceiling.log")
         requests = api_requests(sim.stats())
     return Ceiling(run, requests, sim_cpu)
+
+
+def _against(
+    sim: SimulatorProcess, cmd: list[str], env: dict[str, str], log: Path
+) -> tuple[Run, float]:
+    """Run ``cmd`` against ``sim`` to its end; its run and the simulator's CPU seconds meanwhile."""
+    cpu0 = server_cpu_seconds(sim.info["pid"])
+    run = run_process(cmd, env=env, cwd=log.parent, log=log)
+    return run, server_cpu_seconds(sim.info["pid"]) - cpu0
 
 
 @dataclass
@@ -231,9 +243,10 @@ def run(quick: bool = False, cache: dict[str, Any] | None = None) -> list[Row]:
     """Benchmark 1: the harvest against the ceiling on both worlds, REPEAT triples each."""
     rows: list[Row] = []
     for key, label in (("cpu", "1 cpu-bound"), ("wide", "1b cpu, wide world")):
-        triples = [measure(WORLDS[key][1 if quick else 0]) for _ in range(1 if quick else REPEAT)]
-        for m in triples:
-            print(_line(key, m), file=sys.stderr, flush=True)
+        triples = []
+        for _ in range(1 if quick else REPEAT):
+            triples.append(measure(WORLDS[key][1 if quick else 0]))
+            print(_line(key, triples[-1]), file=sys.stderr, flush=True)  # progress as it goes
         # The other rows are those of the median triple (by the steady ratio).
         m = sorted(triples, key=lambda m: m.steady_share)[(len(triples) - 1) // 2]
         if cache is not None and key == "cpu":

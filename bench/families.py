@@ -33,22 +33,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.bench_simulator import server_cpu_seconds
 from bench.common import (
     Row,
     Run,
-    api_requests,
     fmt,
     machine,
     median_of,
-    run_process,
     steady_rate,
     table_counts,
 )
-from bench.cpu import Harvested, ceiling_invocation, harvest
+from bench.cpu import Ceiling, Harvested, harvest
+from bench.cpu import ceiling as cpu_ceiling
 from sgr_scrapy.families import FAMILIES
 from sgr_scrapy.simulator import truth
-from sgr_scrapy.simulator.process import SimulatorProcess
 
 NAME = "7 families"
 LISTS = ",".join(FAMILIES)
@@ -150,24 +147,9 @@ def harvest_items(stats: dict[str, float]) -> int:
     return int(rows - stats.get("sgr/playlists/read_whole", 0))
 
 
-@dataclass
-class Ceiling:
-    run: Run
-    requests: int  # served by the simulator
-    items: int  # list entries the spider json-loaded (ceiling/items)
-    simulator_cpu: float
-
-
 def ceiling(world: list[str], workdir: Path) -> Ceiling:
     """Walk ``world`` with bench/ceiling.py reading every family; its run and what it read."""
-    with SimulatorProcess(*world) as sim:
-        info = sim.info
-        cmd, env = ceiling_invocation(info, args=("-a", f"lists={LISTS}"))
-        cpu0 = server_cpu_seconds(info["pid"])
-        run = run_process(cmd, env=env, cwd=workdir, log=workdir / "ceiling.log")
-        sim_cpu = server_cpu_seconds(info["pid"]) - cpu0
-        requests = api_requests(sim.stats())
-    return Ceiling(run, requests, int(run.stats.get("ceiling/items", 0)), sim_cpu)
+    return cpu_ceiling(world, workdir, args=("-a", f"lists={LISTS}"))
 
 
 @dataclass

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import os
 import pickle
-import shutil
 import statistics
 import subprocess
 import sys
@@ -129,8 +128,7 @@ def replay(responses: dict[str, Any], limit: int = 0) -> Replayed:
     from sgr_scrapy.spiders.harvest import HarvestSpider
 
     meta = responses[META]
-    tmp = tempfile.mkdtemp(prefix="sgr-bench-replay-")
-    try:
+    with tempfile.TemporaryDirectory(prefix="sgr-bench-replay-") as tmp:
         settings = get_project_settings().copy_to_dict()
         settings.update(
             SOUNDCLOUD_API_URL=meta["api_url"],
@@ -197,8 +195,6 @@ def replay(responses: dict[str, Any], limit: int = 0) -> Replayed:
             pages,
             table_counts(Path(tmp) / "tracks.db", TABLES),
         )
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
